@@ -15,3 +15,4 @@ from .io import (  # noqa: F401
     load_block_buffer,
     load_labels_buffer,
 )
+from . import operations  # noqa: F401

@@ -11,6 +11,7 @@ metatensor.
 """
 
 import io as _io
+import json
 import os
 import zipfile
 
@@ -101,6 +102,10 @@ def _write(target, obj):
             _write_member(archive, "keys.npy", _labels_to_structured(obj.keys))
             for i, block in enumerate(obj.blocks()):
                 _write_block(archive, f"blocks/{i}/", block)
+            info = obj.info()
+            if info:
+                with archive.open("info.json", "w") as member:
+                    member.write(json.dumps(info).encode("utf-8"))
         elif isinstance(obj, TensorBlock):
             _write_block(archive, "", obj)
         else:
@@ -251,9 +256,21 @@ class _Reader:
                 f"{extra[0]}: the archive has more blocks than the {len(keys)} keys"
             )
         try:
-            return TensorMap(keys, blocks)
+            tensor = TensorMap(keys, blocks)
         except (ValueError, TypeError) as error:
             raise _FileError(f"inconsistent TensorMap: {error}") from None
+        if "info.json" in self.names:
+            try:
+                info = json.loads(self.archive.read("info.json").decode("utf-8"))
+            except (ValueError, UnicodeDecodeError, zipfile.BadZipFile) as error:
+                raise _FileError(f"info.json: invalid JSON ({error})") from None
+            if not isinstance(info, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in info.items()
+            ):
+                raise _FileError("info.json: expected an object of string values")
+            for key, value in info.items():
+                tensor.set_info(key, value)
+        return tensor
 
 
 def _open_archive(source, what):

@@ -106,13 +106,29 @@ class TensorMap:
             _check_consistent_blocks(keys, blocks)
         self._keys = keys
         self._blocks = blocks
+        self._info = {}
 
     @classmethod
-    def _unchecked(cls, keys, blocks):
+    def _unchecked(cls, keys, blocks, info=None):
         tensor = cls.__new__(cls)
         tensor._keys = keys
         tensor._blocks = list(blocks)
+        tensor._info = {} if info is None else dict(info)
         return tensor
+
+    # ------------------------------------------------------------------ info
+    def info(self):
+        """A copy of the free-form ``{str: str}`` metadata of this map (saved in archives as
+        ``info.json``, like metatensor)."""
+        return dict(self._info)
+
+    def set_info(self, key, value):
+        """Set one entry of the ``info`` metadata; both must be strings."""
+        if not isinstance(key, str):
+            raise TypeError(f"`key` must be a string, got {type(key).__name__}")
+        if not isinstance(value, str):
+            raise TypeError(f"`value` must be a string, got {type(value).__name__}")
+        self._info[key] = value
 
     # ------------------------------------------------------------------ access
     @property
@@ -223,17 +239,20 @@ class TensorMap:
 
     def copy(self):
         """A deep copy of the map (values and gradients)."""
-        return TensorMap._unchecked(self._keys, [block.copy() for block in self._blocks])
+        return TensorMap._unchecked(
+            self._keys, [block.copy() for block in self._blocks], self._info
+        )
 
     def to(self, device=None, dtype=None, arrays=None):
         """The map with every block converted (see :py:meth:`TensorBlock.to`)."""
         return TensorMap._unchecked(
             self._keys,
             [block.to(device=device, dtype=dtype, arrays=arrays) for block in self._blocks],
+            self._info,
         )
 
     def __reduce__(self):
-        return (TensorMap._unchecked, (self._keys, self._blocks))
+        return (TensorMap._unchecked, (self._keys, self._blocks, self._info))
 
     def __repr__(self):
         lines = [f"TensorMap with {len(self._blocks)} blocks", "keys: " + self._keys.print(
