@@ -16,3 +16,4 @@ from .io import (  # noqa: F401
     load_labels_buffer,
 )
 from . import operations  # noqa: F401
+from .operations import *  # noqa: F401,F403

@@ -13,11 +13,10 @@ metatensor.
 import io as _io
 import json
 import os
-import zipfile
 
 import numpy as np
 
-from . import _backend
+from . import _backend, _zip
 from .block import TensorBlock
 from .labels import Labels
 from .tensor import TensorMap
@@ -26,8 +25,7 @@ from .tensor import TensorMap
 _EXTENSIONS = (".mts", ".npz")
 
 
-class _FileError(ValueError):
-    pass
+_FileError = _zip.FileError
 
 
 # ---------------------------------------------------------------------- labels <-> npy
@@ -74,19 +72,13 @@ def _as_numpy(values):
     return values
 
 
-def _write_member(archive, name, array):
-    array = np.asarray(array)
-    with archive.open(name, "w", force_zip64=array.nbytes > 2**30) as member:
-        np.lib.format.write_array(member, array, allow_pickle=False)
-
-
 def _write_block(archive, prefix, block, is_gradient=False):
-    _write_member(archive, prefix + "values.npy", _as_numpy(block.values))
-    _write_member(archive, prefix + "samples.npy", _labels_to_structured(block.samples))
+    archive.add_array(prefix + "values.npy", _as_numpy(block.values))
+    archive.add_array(prefix + "samples.npy", _labels_to_structured(block.samples))
     for k, component in enumerate(block.components):
-        _write_member(archive, f"{prefix}components/{k}.npy", _labels_to_structured(component))
+        archive.add_array(f"{prefix}components/{k}.npy", _labels_to_structured(component))
     if not is_gradient:
-        _write_member(archive, prefix + "properties.npy", _labels_to_structured(block.properties))
+        archive.add_array(prefix + "properties.npy", _labels_to_structured(block.properties))
         for parameter in sorted(block.gradients_list()):
             _write_block(
                 archive, f"{prefix}gradients/{parameter}/", block.gradient(parameter), True
@@ -95,24 +87,26 @@ def _write_block(archive, prefix, block, is_gradient=False):
 
 def _write(target, obj):
     if isinstance(obj, Labels):
-        np.save(target, _labels_to_structured(obj), allow_pickle=False)
+        target.write(_zip.npy_header(_labels_to_structured(obj)))
+        target.write(_labels_to_structured(obj).tobytes())
         return
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+    if not isinstance(obj, (TensorMap, TensorBlock)):
+        raise TypeError(
+            f"`data` must be a TensorMap, a TensorBlock or Labels, got {type(obj).__name__}"
+        )
+    archive = _zip.ZipWriter(target)
+    try:
         if isinstance(obj, TensorMap):
-            _write_member(archive, "keys.npy", _labels_to_structured(obj.keys))
+            archive.add_array("keys.npy", _labels_to_structured(obj.keys))
             for i, block in enumerate(obj.blocks()):
                 _write_block(archive, f"blocks/{i}/", block)
             info = obj.info()
             if info:
-                with archive.open("info.json", "w") as member:
-                    member.write(json.dumps(info).encode("utf-8"))
-        elif isinstance(obj, TensorBlock):
-            _write_block(archive, "", obj)
+                archive.add_bytes("info.json", json.dumps(info, indent=2).encode("utf-8"))
         else:
-            raise TypeError(
-                "`data` must be a TensorMap, a TensorBlock or Labels, got "
-                f"{type(obj).__name__}"
-            )
+            _write_block(archive, "", obj)
+    finally:
+        archive.close()
 
 
 def save(path, data):
@@ -169,38 +163,16 @@ def save_buffer(data):
 class _Reader:
     def __init__(self, archive):
         self.archive = archive
-        self.names = set(archive.namelist())
+        self.names = archive.names
+        # gradient parameters of every block prefix, found in one pass over the member names
+        self.parameters = {}
+        for name in self.names:
+            head, separator, tail = name.partition("gradients/")
+            if separator and "/" in tail:
+                self.parameters.setdefault(head, set()).add(tail.split("/")[0])
 
-    def array(self, name, allow_structured=False):
-        if name not in self.names:
-            raise _FileError(f"the archive has no member {name!r}")
-        try:
-            with self.archive.open(name) as member:
-                version = np.lib.format.read_magic(member)
-                if version == (1, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
-                else:
-                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
-                if dtype.hasobject:
-                    raise _FileError(f"{name}: object arrays are not allowed")
-                count = int(np.prod(shape, dtype=np.int64))
-                data = member.read(count * dtype.itemsize)
-                if len(data) != count * dtype.itemsize:
-                    raise _FileError(
-                        f"{name}: truncated data, expected {count * dtype.itemsize} bytes, "
-                        f"got {len(data)}"
-                    )
-                array = np.frombuffer(data, dtype=dtype, count=count)
-                if fortran:
-                    array = array.reshape(shape[::-1]).transpose()
-                else:
-                    array = array.reshape(shape)
-                # frombuffer gives a read-only view of immutable bytes
-                return np.array(array) if not array.flags.writeable else array
-        except _FileError:
-            raise
-        except (zipfile.BadZipFile, ValueError, EOFError, OSError) as error:
-            raise _FileError(f"{name}: could not be read ({error})") from None
+    def array(self, name):
+        return self.archive.array(name)
 
     def labels(self, name):
         return _labels_from_structured(self.array(name), name)
@@ -226,13 +198,7 @@ class _Reader:
             raise _FileError(f"{prefix}values.npy: inconsistent block: {error}") from None
         if not is_gradient:
             gradient_prefix = prefix + "gradients/"
-            parameters = sorted(
-                {
-                    name[len(gradient_prefix):].split("/")[0]
-                    for name in self.names
-                    if name.startswith(gradient_prefix)
-                }
-            )
+            parameters = sorted(self.parameters.get(prefix, ()))
             for parameter in parameters:
                 gradient = self.block(
                     f"{gradient_prefix}{parameter}/", arrays, device, properties=properties
@@ -248,9 +214,8 @@ class _Reader:
     def tensor(self, arrays, device):
         keys = self.labels("keys.npy")
         blocks = [self.block(f"blocks/{i}/", arrays, device) for i in range(len(keys))]
-        extra = [
-            name for name in self.names if name.startswith(f"blocks/{len(keys)}/")
-        ]
+        extra = [name for name in self.parameters if name.startswith(f"blocks/{len(keys)}/")]
+        extra += [name for name in (f"blocks/{len(keys)}/values.npy",) if name in self.names]
         if extra:
             raise _FileError(
                 f"{extra[0]}: the archive has more blocks than the {len(keys)} keys"
@@ -261,8 +226,8 @@ class _Reader:
             raise _FileError(f"inconsistent TensorMap: {error}") from None
         if "info.json" in self.names:
             try:
-                info = json.loads(self.archive.read("info.json").decode("utf-8"))
-            except (ValueError, UnicodeDecodeError, zipfile.BadZipFile) as error:
+                info = json.loads(self.archive.read_bytes("info.json").decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as error:
                 raise _FileError(f"info.json: invalid JSON ({error})") from None
             if not isinstance(info, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in info.items()
@@ -271,13 +236,6 @@ class _Reader:
             for key, value in info.items():
                 tensor.set_info(key, value)
         return tensor
-
-
-def _open_archive(source, what):
-    try:
-        return zipfile.ZipFile(source, "r")
-    except zipfile.BadZipFile as error:
-        raise ValueError(f"{what} is not a valid archive: {error}") from None
 
 
 def _check_arrays(arrays, device):
@@ -289,14 +247,19 @@ def _check_arrays(arrays, device):
 
 def _load(source, what, kind, arrays, device):
     _check_arrays(arrays, device)
-    with _open_archive(source, what) as archive:
+    if isinstance(source, str):
+        with open(source, "rb") as file:
+            return _load(file, what, kind, arrays, device)
+    archive = _zip.ZipReader(source, what)
+    try:
         reader = _Reader(archive)
-        try:
-            if kind == "tensor":
-                return reader.tensor(arrays, device)
-            return reader.block("", arrays, device)
-        except _FileError as error:
-            raise ValueError(f"failed to load {what}: {error}") from None
+        if kind == "tensor":
+            return reader.tensor(arrays, device)
+        return reader.block("", arrays, device)
+    except _FileError as error:
+        raise ValueError(f"failed to load {what}: {error}") from None
+    finally:
+        archive.close()
 
 
 def _source_name(path):

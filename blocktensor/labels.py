@@ -163,16 +163,28 @@ class _RowIndex:
         return result
 
 
-def _first_duplicate(values):
+def _first_duplicate(values, index=None):
     """``None`` if all rows are unique, else ``(row, first_row_index, second_row_index)``."""
     if values.shape[0] < 2:
         return None
-    index = _RowIndex(values)
+    if index is None:
+        index = _RowIndex(values)
     keys = index.keys
+    n_rows = values.shape[0]
+    if index.packed:
+        total = int(np.prod(index.spans, dtype=np.float64))
+        if total <= max(16 * n_rows, 1 << 16):
+            # dense key range: counting is O(n) instead of an O(n log n) sort
+            counts = np.bincount(keys, minlength=total)
+            if counts.max(initial=0) < 2:
+                return None
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     same = sorted_keys[1:] == sorted_keys[:-1]
     if not same.any():
+        # the sort is what a later lookup needs: keep it
+        index.order = order
+        index.sorted_keys = sorted_keys
         return None
     # report the earliest second occurrence in row order
     positions = np.nonzero(same)[0]
@@ -280,8 +292,10 @@ class Labels:
     def __init__(self, names, values, assume_unique=False):
         names = _check_names(names)
         values = _check_values(values, len(names))
+        index = None
         if not assume_unique:
-            duplicate = _first_duplicate(values)
+            index = _RowIndex(values)
+            duplicate = _first_duplicate(values, index)
             if duplicate is not None:
                 row, first, second = duplicate
                 raise ValueError(
@@ -289,6 +303,7 @@ class Labels:
                     f"at rows {first} and {second}"
                 )
         self._init(names, values, is_view=False)
+        self._index = index
 
     def _init(self, names, values, is_view):
         values.flags.writeable = False

@@ -480,7 +480,8 @@ def _keys_to_properties(tensor, keys_to_move, fill_value, sort_samples):
                 samples = gradient.samples.values.copy()
                 samples[:, 0] = rows[samples[:, 0]]
                 remapped.append(samples)
-            merged, gradient_rows = _merge_rows(remapped, sort_samples)
+            # metatensor sorts gradient rows even when the samples keep their first-seen order
+            merged, gradient_rows = _merge_rows(remapped, sort=True)
             gradient_shape = (len(merged), *[len(c) for c in first_gradient.components],
                               n_properties)
             gradient_values = _filled(first_gradient.values, gradient_shape, 0.0)

@@ -251,8 +251,6 @@ def _kernel(
     """Values ``(K, n)`` and gradients ``(3, K, n)`` for points given as ``(3, n)`` rows."""
     max_angular = coefficients.max_angular
     x, y, z = xyz_rows[0], xyz_rows[1], xyz_rows[2]
-    n_points = x.shape[0]
-
     if normalized:
         r = torch.sqrt(x * x + y * y + z * z)
         inverse_r = 1.0 / r
@@ -337,34 +335,201 @@ def _kernel(
     if not compute_gradients:
         return values, None
     gradients = torch.cat(gradients_per_l, dim=1) if max_angular > 0 else gradients_per_l[0]
-    del n_points
     return values, gradients
 
 
+class _FastTables:
+    """Global row indices into the Q̃ table for the in-place kernel."""
+
+    def __init__(self, coefficients: _Coefficients, device):
+        max_angular = coefficients.max_angular
+        self.n_q_rows = (max_angular + 1) * (max_angular + 2) // 2
+
+        def tri(l, m):  # noqa: E741
+            return l * (l + 1) // 2 + m
+
+        def index(values):
+            return torch.tensor(values, dtype=torch.int64, device=device)
+
+        self.q_rows = [index([tri(l, abs(m)) for m in range(-l, l + 1)]) for l in range(max_angular + 1)]
+        self.alpha_rows = [None] + [
+            index([tri(l - 1, int(i)) for i in coefficients.alpha_index[l].tolist()])
+            for l in range(1, max_angular + 1)
+        ]
+        self.beta_rows = [None] + [
+            index([tri(l - 1, int(i)) for i in coefficients.beta_index[l].tolist()])
+            for l in range(1, max_angular + 1)
+        ]
+        self.tri = tri
+
+
+_FAST_TABLES_CACHE = {}
+
+
+def _fast_tables(coefficients, device):
+    key = id(coefficients)
+    cached = _FAST_TABLES_CACHE.get(key)
+    if cached is None or cached[0] is not coefficients:
+        cached = (coefficients, _FastTables(coefficients, device))
+        _FAST_TABLES_CACHE[key] = cached
+    return cached[1]
+
+
+def _fast_kernel(rows, values, gradients, coefficients, tables, normalized, buffers):
+    """In-place evaluation for one chunk.
+
+    ``rows`` is ``(3, n)``; results go to ``values`` ``(K, n)`` and ``gradients``
+    ``(3, K, n)`` (or ``None``), which are views into the caller's function-major outputs.
+    """
+    max_angular = coefficients.max_angular
+    n = rows.shape[1]
+    tri = tables.tri
+    cs = buffers["cs"][:, :n]
+    q = buffers["q"][:, :n]
+    scratch = buffers["scratch"][:, :n]
+    scratch_2 = buffers["scratch_2"][:, :n]
+    scratch_3 = buffers["scratch_3"][:, :n]
+
+    if normalized:
+        unit = buffers["unit"][:, :n]
+        torch.mul(rows, rows, out=unit)
+        inverse_r = buffers["inverse_r"][:n]
+        torch.sum(unit, dim=0, out=inverse_r)
+        inverse_r.rsqrt_()
+        torch.mul(rows, inverse_r, out=unit)
+        x, y, z = unit[0], unit[1], unit[2]
+        r2 = None
+    else:
+        x, y, z = rows[0], rows[1], rows[2]
+        r2 = buffers["r2"][:n]
+        torch.sum(rows * rows, dim=0, out=r2)
+
+    # CS table: row max_angular + k is C_k, row max_angular - k is S_k
+    cs[max_angular].fill_(1.0)
+    if max_angular >= 1:
+        cs[max_angular + 1].copy_(x)
+        cs[max_angular - 1].copy_(y)
+    for k in range(2, max_angular + 1):
+        c_previous, s_previous = cs[max_angular + k - 1], cs[max_angular - k + 1]
+        c, s = cs[max_angular + k], cs[max_angular - k]
+        torch.mul(x, c_previous, out=c)
+        c.addcmul_(y, s_previous, value=-1.0)
+        torch.mul(x, s_previous, out=s)
+        s.addcmul_(y, c_previous)
+
+    for l in range(max_angular + 1):  # noqa: E741
+        q[tri(l, l)].fill_(coefficients.diagonal[l])
+        if l >= 1:
+            torch.mul(z, coefficients.subdiagonal[l] * coefficients.diagonal[l - 1], out=q[tri(l, l - 1)])
+        if l >= 2:
+            rest = q[tri(l, 0) : tri(l, l - 1)]
+            previous = q[tri(l - 1, 0) : tri(l - 1, l - 1)]
+            before = q[tri(l - 2, 0) : tri(l - 2, l - 1)]
+            temporary = scratch[: l - 1]
+            torch.mul(previous, z, out=temporary)
+            temporary.mul_(coefficients.recurrence_a[l])
+            if r2 is not None:
+                temporary_2 = scratch_2[: l - 1]
+                torch.mul(before, r2, out=temporary_2)
+                torch.addcmul(temporary, temporary_2, coefficients.recurrence_b[l], value=-1.0, out=rest)
+            else:
+                torch.addcmul(temporary, before, coefficients.recurrence_b[l], value=-1.0, out=rest)
+
+    for l in range(max_angular + 1):  # noqa: E741
+        size = 2 * l + 1
+        target = values[l * l : l * l + size]
+        cs_l = cs[max_angular - l : max_angular + l + 1]
+        q_l = buffers["gathered"][:size, :n]
+        torch.index_select(q, 0, tables.q_rows[l], out=q_l)
+        torch.mul(q_l, cs_l, out=target)
+        if gradients is None:
+            continue
+        d_x = gradients[0, l * l : l * l + size]
+        d_y = gradients[1, l * l : l * l + size]
+        d_z = gradients[2, l * l : l * l + size]
+        if l == 0:
+            d_x.zero_()
+            d_y.zero_()
+            d_z.zero_()
+            continue
+        transverse = scratch[:size]
+        torch.index_select(q, 0, tables.alpha_rows[l], out=transverse)
+        transverse.mul_(coefficients.alpha[l])
+        transverse.mul_(cs_l)
+
+        temporary = scratch_2[:size]
+        torch.index_select(cs, 0, coefficients.x_rows[l], out=temporary)
+        torch.mul(q_l, coefficients.x_coefficient[l], out=scratch_3[:size])
+        temporary.mul_(scratch_3[:size])
+        torch.addcmul(temporary, transverse, x, value=-1.0, out=d_x)
+
+        torch.index_select(cs, 0, coefficients.y_rows[l], out=temporary)
+        torch.mul(q_l, coefficients.y_coefficient[l], out=scratch_3[:size])
+        temporary.mul_(scratch_3[:size])
+        torch.addcmul(temporary, transverse, y, value=-1.0, out=d_y)
+
+        torch.index_select(q, 0, tables.beta_rows[l], out=temporary)
+        temporary.mul_(coefficients.beta[l])
+        torch.mul(temporary, cs_l, out=d_z)
+
+        if normalized:
+            for d_a, u_a in ((d_x, x), (d_y, y), (d_z, z)):
+                d_a.addcmul_(target, u_a, value=-float(l))
+                d_a.mul_(inverse_r)
+
+
 def _compute_fast(xyz, max_angular, normalized, compute_gradients, chunk_size):
-    """No-autograd evaluation, chunk by chunk, into preallocated ``(N, K)`` outputs."""
+    """No-autograd evaluation, chunk by chunk, into function-major outputs.
+
+    The outputs are stored as ``(K, N)`` and ``(3, K, N)`` and returned as transposed views
+    ``(N, K)`` / ``(N, 3, K)``: every operation then works on contiguous rows, and no
+    transposing copy of the (large) result is needed.
+    """
     n_points = xyz.shape[0]
     n_functions = (max_angular + 1) ** 2
-    coefficients = _coefficients(max_angular, xyz.dtype, xyz.device)
-    values = torch.empty((n_points, n_functions), dtype=xyz.dtype, device=xyz.device)
+    dtype, device = xyz.dtype, xyz.device
+    coefficients = _coefficients(max_angular, dtype, device)
+    tables = _fast_tables(coefficients, device)
+    values = torch.empty((n_functions, n_points), dtype=dtype, device=device)
     gradients = None
     if compute_gradients:
-        gradients = torch.empty(
-            (n_points, 3, n_functions), dtype=xyz.dtype, device=xyz.device
-        )
-    if xyz.device.type != "cpu":
+        gradients = torch.empty((3, n_functions, n_points), dtype=dtype, device=device)
+    if device.type != "cpu":
         # on accelerators one launch over all points beats cache-sized chunks
         chunk_size = max(n_points, 1)
+    chunk_size = max(min(chunk_size, n_points), 1)
+
+    def buffer(*shape):
+        return torch.empty(shape, dtype=dtype, device=device)
+
+    size = 2 * max_angular + 1
+    buffers = {
+        "cs": buffer(size, chunk_size),
+        "q": buffer(tables.n_q_rows, chunk_size),
+        "scratch": buffer(size, chunk_size),
+        "scratch_2": buffer(size, chunk_size),
+        "scratch_3": buffer(size, chunk_size),
+        "gathered": buffer(size, chunk_size),
+        "unit": buffer(3, chunk_size),
+        "inverse_r": buffer(chunk_size),
+        "r2": buffer(chunk_size),
+    }
     with torch.no_grad():
-        rows = xyz.T
+        rows = xyz.T.contiguous()
         for start in range(0, n_points, chunk_size):
             stop = min(start + chunk_size, n_points)
-            chunk_values, chunk_gradients = _kernel(
-                rows[:, start:stop].contiguous(), coefficients, normalized, compute_gradients
+            _fast_kernel(
+                rows[:, start:stop],
+                values[:, start:stop],
+                gradients[:, :, start:stop] if compute_gradients else None,
+                coefficients,
+                tables,
+                normalized,
+                buffers,
             )
-            values[start:stop] = chunk_values.T
-            if compute_gradients:
-                gradients[start:stop] = chunk_gradients.permute(2, 0, 1)
+    values = values.T
+    if gradients is not None:
+        gradients = gradients.permute(2, 0, 1)
     return values, gradients
 
 
@@ -522,9 +687,8 @@ def solid_harmonics(
     Examples
     --------
     >>> import numpy as np
-    >>> solid_harmonics(np.array([[3.0, 0.0, 0.0]]), max_angular=1)[0, 3] / np.sqrt(
-    ...     3 / (4 * np.pi)
-    ... )
+    >>> value = solid_harmonics(np.array([[3.0, 0.0, 0.0]]), max_angular=1)[0, 3]
+    >>> round(float(value / np.sqrt(3 / (4 * np.pi))), 12)
     3.0
     """
     return _harmonics(xyz, max_angular, False, compute_gradients, chunk_size)

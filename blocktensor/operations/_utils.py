@@ -29,6 +29,10 @@ class NotEqualError(ValueError):
     """
 
 
+# shown (and importable) as part of the public operations namespace
+NotEqualError.__module__ = "blocktensor.operations"
+
+
 # --------------------------------------------------------------------------- describing
 def describe_entry(names, values):
     """``(name=value, ...)`` for one row of metadata."""
@@ -44,7 +48,8 @@ def labels_difference(first, second, what):
     """Empty string when ``first == second``; otherwise a message naming ``what`` (e.g.
     ``"samples"``) and the first difference: names, length or the first differing entry."""
     if first.names != second.names:
-        return f"{what} have different names: {first.names} in the first and {second.names} in the second"
+        return (f"{what} have different names: {first.names} in the first and "
+                f"{second.names} in the second")
     a, b = first.values, second.values
     if a.shape[0] != b.shape[0]:
         # the first entry present in one and not the other is the most useful culprit

@@ -1,0 +1,28 @@
+"""O(3) tools: real spherical harmonics, Clebsch–Gordan coefficients, Wigner D matrices,
+rotations and Cartesian ↔ spherical tensor conversion."""
+
+from .spherical_harmonics import (  # noqa: F401
+    SphericalHarmonics,
+    lm_index,
+    lm_slice,
+    solid_harmonics,
+    spherical_harmonics,
+    split_per_l,
+)
+from .clebsch_gordan import (  # noqa: F401
+    SparseClebschGordan,
+    clebsch_gordan,
+    clebsch_gordan_dict,
+    clebsch_gordan_sparse,
+    complex_clebsch_gordan,
+    complex_to_real_matrix,
+    real_to_complex_matrix,
+)
+from .rotations import (  # noqa: F401
+    euler_from_rotation,
+    random_rotation,
+    rotate_atoms,
+    rotation_from_euler,
+)
+from .wigner import wigner_d_from_euler, wigner_d_matrices, wigner_d_matrix  # noqa: F401
+from .cartesian import cartesian_to_spherical, spherical_to_cartesian  # noqa: F401
