@@ -1,13 +1,11 @@
-import json
-import os
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, HealthCheck
+from hypothesis import given
 
 import blocktensor
-from blocktensor import Labels, TensorBlock, TensorMap, load
+from blocktensor import Labels, TensorBlock, TensorMap
 from blocktensor.operations import join, join_blocks, sort, split
 from blocktensor.testing import assert_tensor_maps_equal, tensor_maps
 
@@ -16,53 +14,7 @@ try:
 except ImportError:
     from fd_utils import check_fd
 
-BACKENDS = [("numpy", None), ("torch", "cpu")] + (
-    [("torch", "cuda")] if torch.cuda.is_available() else []
-)
-PROPERTY_SETTINGS = settings(max_examples=25, deadline=None,
-                             suppress_health_check=[HealthCheck.too_slow])
-
-
-@pytest.fixture(params=BACKENDS, ids=lambda p: f"{p[0]}-{p[1]}")
-def backend(request):
-    return request.param
-
-
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "data", "metatensor", "operations")
-MANIFEST = os.path.join(DATA, "manifest.json")
-CASES = {}
-if os.path.exists(MANIFEST):
-    with open(MANIFEST) as file:
-        CASES = {entry["name"]: entry for entry in json.load(file)["entries"]}
-
-
-def _decode(value, arrays, device):
-    if isinstance(value, dict) and "__labels__" in value:
-        names = value["__labels__"]["names"]
-        return Labels(names, np.asarray(value["__labels__"]["values"]).reshape(-1, len(names)))
-    if isinstance(value, dict) and "__tensors__" in value:
-        return [load(os.path.join(DATA, f), arrays=arrays, device=device)
-                for f in value["__tensors__"]]
-    if isinstance(value, str) and value.endswith(".mts"):
-        return load(os.path.join(DATA, value), arrays=arrays, device=device)
-    if isinstance(value, list):
-        return [_decode(v, arrays, device) for v in value]
-    return value
-
-
-def reference(name, arrays="numpy", device=None):
-    """``(args, kwargs, entry)`` of a metatensor-operations reference case."""
-    if name not in CASES:
-        pytest.skip(f"reference case {name!r} not generated")
-    entry = CASES[name]
-    args = [_decode(value, arrays, device) for value in entry["inputs"]]
-    kwargs = {key: _decode(value, arrays, device) for key, value in entry["kwargs"].items()}
-    return args, kwargs, entry
-
-
-def expected_map(entry, arrays="numpy", device=None, index=None):
-    output = entry["output"] if index is None else entry["output"][index]
-    return load(os.path.join(DATA, output), arrays=arrays, device=device)
+from .references import BACKENDS, PROPERTY_SETTINGS, reference, expected_map  # noqa: F401
 
 
 def _block(samples, properties, values, names=("system",), property_names=("n",)):
