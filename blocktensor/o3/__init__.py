@@ -26,3 +26,16 @@ from .rotations import (  # noqa: F401
 )
 from .wigner import wigner_d_from_euler, wigner_d_matrices, wigner_d_matrix  # noqa: F401
 from .cartesian import cartesian_to_spherical, spherical_to_cartesian  # noqa: F401
+from .rotate import (  # noqa: F401
+    EquivarianceReport,
+    check_equivariance,
+    rotate_block,
+    rotate_tensor_map,
+)
+from .products import ClebschGordanProduct, cg_couple_arrays  # noqa: F401
+from .correlations import (  # noqa: F401
+    DensityCorrelations,
+    filter_redundant_keys,
+    increment_numeric_suffix,
+)
+from .power_spectrum import EquivariantPowerSpectrum, PowerSpectrum  # noqa: F401

@@ -338,57 +338,124 @@ def _kernel(
     return values, gradients
 
 
-class _FastTables:
-    """Global row indices into the Q̃ table for the in-place kernel."""
+class _MirroredCoefficients:
+    """Recurrence constants of the in-place kernel, laid out for "mirrored" Q̃ blocks.
 
-    def __init__(self, coefficients: _Coefficients, device):
-        max_angular = coefficients.max_angular
-        self.n_q_rows = (max_angular + 1) * (max_angular + 2) // 2
+    The in-place kernel stores Q̃_l^|m| for m = -l..l (a block of 2l+1 rows, symmetric in m)
+    so that ``values_l = Q_l * CS_l`` is a single operation on contiguous rows, without any
+    gather.
+    """
 
-        def tri(l, m):  # noqa: E741
-            return l * (l + 1) // 2 + m
+    def __init__(self, coefficients: _Coefficients, dtype, device):
+        def column(values):
+            return torch.tensor(values, dtype=torch.float64).to(dtype=dtype, device=device)[
+                :, None
+            ]
 
-        def index(values):
-            return torch.tensor(values, dtype=torch.int64, device=device)
-
-        self.q_rows = [index([tri(l, abs(m)) for m in range(-l, l + 1)]) for l in range(max_angular + 1)]
-        self.alpha_rows = [None] + [
-            index([tri(l - 1, int(i)) for i in coefficients.alpha_index[l].tolist()])
-            for l in range(1, max_angular + 1)
-        ]
-        self.beta_rows = [None] + [
-            index([tri(l - 1, int(i)) for i in coefficients.beta_index[l].tolist()])
-            for l in range(1, max_angular + 1)
-        ]
-        self.tri = tri
+        self.recurrence_a = [None, None]
+        self.recurrence_b = [None, None]
+        for l in range(2, coefficients.max_angular + 1):  # noqa: E741
+            a = coefficients.recurrence_a[l][:, 0].tolist()
+            b = coefficients.recurrence_b[l][:, 0].tolist()
+            self.recurrence_a.append(column(a[:0:-1] + a))
+            self.recurrence_b.append(column(b[:0:-1] + b))
 
 
-_FAST_TABLES_CACHE = {}
+_MIRRORED_CACHE = {}
 
 
-def _fast_tables(coefficients, device):
-    key = id(coefficients)
-    cached = _FAST_TABLES_CACHE.get(key)
-    if cached is None or cached[0] is not coefficients:
-        cached = (coefficients, _FastTables(coefficients, device))
-        _FAST_TABLES_CACHE[key] = cached
-    return cached[1]
+def _mirrored_coefficients(coefficients, dtype, device):
+    key = (coefficients.max_angular, dtype, str(device))
+    cached = _MIRRORED_CACHE.get(key)
+    if cached is None:
+        cached = _MirroredCoefficients(coefficients, dtype, device)
+        _MIRRORED_CACHE[key] = cached
+    return cached
 
 
-def _fast_kernel(rows, values, gradients, coefficients, tables, normalized, buffers):
+class _Ladder:
+    """Gradients of solid harmonics as sparse maps between degrees: ``∂_a R_l = M_a R_{l-1}``.
+
+    ``∂_a R_l^m`` is a harmonic homogeneous polynomial of degree ``l - 1``, hence a linear
+    combination of the ``R_{l-1}^{m'}``. The matrices are obtained by projecting the exact
+    analytic gradients (``_kernel``) on the ``Y_{l-1}`` with a quadrature exact for these
+    degrees, so they are exact to rounding; each row has at most two non-zero entries,
+    stored as ``indices[a][j]`` (rows of the packed values) and ``factors[a][j]`` columns.
+    """
+
+    def __init__(self, max_angular: int, dtype, device):
+        n_functions = (max_angular + 1) ** 2
+        matrices = np.zeros((3, n_functions, n_functions))
+        if max_angular >= 1:
+            n_theta, n_phi = max_angular + 1, 2 * max_angular + 1
+            cos_theta, theta_weights = np.polynomial.legendre.leggauss(n_theta)
+            phi = 2.0 * np.pi * np.arange(n_phi) / n_phi
+            sin_theta = np.sqrt(1.0 - cos_theta**2)
+            points = np.stack(
+                [
+                    np.outer(sin_theta, np.cos(phi)),
+                    np.outer(sin_theta, np.sin(phi)),
+                    np.outer(cos_theta, np.ones(n_phi)),
+                ],
+                axis=-1,
+            ).reshape(-1, 3)
+            weights = np.outer(theta_weights, np.full(n_phi, 2.0 * np.pi / n_phi)).reshape(-1)
+            coefficients = _coefficients(max_angular, torch.float64, torch.device("cpu"))
+            with torch.no_grad():
+                harmonics, _ = _kernel(
+                    torch.from_numpy(points.T.copy()), coefficients, True, False
+                )
+                _, solid_gradients = _kernel(
+                    torch.from_numpy(points.T.copy()), coefficients, False, True
+                )
+            harmonics = harmonics.numpy() * weights
+            solid_gradients = solid_gradients.numpy()
+            for l in range(1, max_angular + 1):  # noqa: E741
+                rows, columns = lm_slice(l), lm_slice(l - 1)
+                for a in range(3):
+                    matrices[a, rows, columns] = solid_gradients[a, rows] @ harmonics[columns].T
+            matrices[np.abs(matrices) < 1e-12] = 0.0
+
+        self.indices = []
+        self.factors = []
+        for a in range(3):
+            n_terms = max(1, int((matrices[a] != 0).sum(axis=1).max()))
+            indices = np.zeros((n_terms, n_functions), dtype=np.int64)
+            factors = np.zeros((n_terms, n_functions))
+            for row in range(n_functions):
+                (nonzero,) = np.nonzero(matrices[a, row])
+                indices[: len(nonzero), row] = nonzero
+                factors[: len(nonzero), row] = matrices[a, row, nonzero]
+            self.indices.append([torch.tensor(i, device=device) for i in indices])
+            self.factors.append(
+                [torch.tensor(f[:, None], dtype=dtype, device=device) for f in factors]
+            )
+        degrees = np.concatenate([np.full(2 * l + 1, float(l)) for l in range(max_angular + 1)])
+        self.degrees = torch.tensor(degrees[:, None], dtype=dtype, device=device)
+
+
+_LADDER_CACHE = {}
+
+
+def _ladder(max_angular, dtype, device):
+    key = (max_angular, dtype, str(device))
+    cached = _LADDER_CACHE.get(key)
+    if cached is None:
+        cached = _Ladder(max_angular, dtype, device)
+        _LADDER_CACHE[key] = cached
+    return cached
+
+
+def _fast_kernel(rows, values, gradients, coefficients, mirrored, ladder, normalized, buffers):
     """In-place evaluation for one chunk.
 
     ``rows`` is ``(3, n)``; results go to ``values`` ``(K, n)`` and ``gradients``
-    ``(3, K, n)`` (or ``None``), which are views into the caller's function-major outputs.
+    ``(3, K, n)`` (or ``None``), views into the caller's function-major outputs.
     """
     max_angular = coefficients.max_angular
     n = rows.shape[1]
-    tri = tables.tri
     cs = buffers["cs"][:, :n]
-    q = buffers["q"][:, :n]
     scratch = buffers["scratch"][:, :n]
-    scratch_2 = buffers["scratch_2"][:, :n]
-    scratch_3 = buffers["scratch_3"][:, :n]
 
     if normalized:
         unit = buffers["unit"][:, :n]
@@ -405,77 +472,70 @@ def _fast_kernel(rows, values, gradients, coefficients, tables, normalized, buff
         torch.sum(rows * rows, dim=0, out=r2)
 
     # CS table: row max_angular + k is C_k, row max_angular - k is S_k
-    cs[max_angular].fill_(1.0)
+    center = max_angular
+    cs[center].fill_(1.0)
     if max_angular >= 1:
-        cs[max_angular + 1].copy_(x)
-        cs[max_angular - 1].copy_(y)
+        cs[center + 1].copy_(x)
+        cs[center - 1].copy_(y)
     for k in range(2, max_angular + 1):
-        c_previous, s_previous = cs[max_angular + k - 1], cs[max_angular - k + 1]
-        c, s = cs[max_angular + k], cs[max_angular - k]
+        c_previous, s_previous = cs[center + k - 1], cs[center - k + 1]
+        c, s = cs[center + k], cs[center - k]
         torch.mul(x, c_previous, out=c)
         c.addcmul_(y, s_previous, value=-1.0)
         torch.mul(x, s_previous, out=s)
         s.addcmul_(y, c_previous)
 
-    for l in range(max_angular + 1):  # noqa: E741
-        q[tri(l, l)].fill_(coefficients.diagonal[l])
-        if l >= 1:
-            torch.mul(z, coefficients.subdiagonal[l] * coefficients.diagonal[l - 1], out=q[tri(l, l - 1)])
-        if l >= 2:
-            rest = q[tri(l, 0) : tri(l, l - 1)]
-            previous = q[tri(l - 1, 0) : tri(l - 1, l - 1)]
-            before = q[tri(l - 2, 0) : tri(l - 2, l - 1)]
-            temporary = scratch[: l - 1]
-            torch.mul(previous, z, out=temporary)
-            temporary.mul_(coefficients.recurrence_a[l])
-            if r2 is not None:
-                temporary_2 = scratch_2[: l - 1]
-                torch.mul(before, r2, out=temporary_2)
-                torch.addcmul(temporary, temporary_2, coefficients.recurrence_b[l], value=-1.0, out=rest)
-            else:
-                torch.addcmul(temporary, before, coefficients.recurrence_b[l], value=-1.0, out=rest)
-
+    # three rolling mirrored Q̃ blocks: q_blocks[l % 3] holds rows m = -l..l of degree l
+    q_blocks = [buffers["q"][i] for i in range(3)]
     for l in range(max_angular + 1):  # noqa: E741
         size = 2 * l + 1
-        target = values[l * l : l * l + size]
-        cs_l = cs[max_angular - l : max_angular + l + 1]
-        q_l = buffers["gathered"][:size, :n]
-        torch.index_select(q, 0, tables.q_rows[l], out=q_l)
-        torch.mul(q_l, cs_l, out=target)
-        if gradients is None:
-            continue
-        d_x = gradients[0, l * l : l * l + size]
-        d_y = gradients[1, l * l : l * l + size]
-        d_z = gradients[2, l * l : l * l + size]
+        q_l = q_blocks[l % 3][:size, :n]
+        # |m| = l: constants; |m| = l - 1: constant times z; |m| <= l - 2: recurrence
         if l == 0:
-            d_x.zero_()
-            d_y.zero_()
-            d_z.zero_()
-            continue
-        transverse = scratch[:size]
-        torch.index_select(q, 0, tables.alpha_rows[l], out=transverse)
-        transverse.mul_(coefficients.alpha[l])
-        transverse.mul_(cs_l)
+            q_l.fill_(coefficients.diagonal[0])
+        else:
+            q_l[0 :: 2 * l].fill_(coefficients.diagonal[l])
+            subdiagonal = coefficients.subdiagonal[l] * coefficients.diagonal[l - 1]
+            if l == 1:
+                torch.mul(z, subdiagonal, out=q_l[1])
+            else:
+                torch.mul(z.expand(2, n), subdiagonal, out=q_l[1 :: 2 * l - 2])
+        if l >= 2:
+            previous = q_blocks[(l - 1) % 3][1 : 2 * l - 2, :n]
+            before = q_blocks[(l - 2) % 3][: 2 * l - 3, :n]
+            rest = q_l[2 : 2 * l - 1]
+            temporary = scratch[: 2 * l - 3]
+            torch.mul(previous, z, out=temporary)
+            temporary.mul_(mirrored.recurrence_a[l])
+            if r2 is not None:
+                torch.mul(before, r2, out=rest)
+                rest.mul_(mirrored.recurrence_b[l])
+                torch.sub(temporary, rest, out=rest)
+            else:
+                torch.addcmul(temporary, before, mirrored.recurrence_b[l], value=-1.0, out=rest)
 
-        temporary = scratch_2[:size]
-        torch.index_select(cs, 0, coefficients.x_rows[l], out=temporary)
-        torch.mul(q_l, coefficients.x_coefficient[l], out=scratch_3[:size])
-        temporary.mul_(scratch_3[:size])
-        torch.addcmul(temporary, transverse, x, value=-1.0, out=d_x)
+        target = values[l * l : l * l + size]
+        torch.mul(q_l, cs[center - l : center + l + 1], out=target)
 
-        torch.index_select(cs, 0, coefficients.y_rows[l], out=temporary)
-        torch.mul(q_l, coefficients.y_coefficient[l], out=scratch_3[:size])
-        temporary.mul_(scratch_3[:size])
-        torch.addcmul(temporary, transverse, y, value=-1.0, out=d_y)
-
-        torch.index_select(q, 0, tables.beta_rows[l], out=temporary)
-        temporary.mul_(coefficients.beta[l])
-        torch.mul(temporary, cs_l, out=d_z)
-
+    if gradients is None:
+        return
+    # ∂_a R_l = M_a R_{l-1} (each row of M_a has at most two non-zeros), and for the
+    # normalised harmonics ∇Y(r) = (∇R(u) - l Y(u) u) / r with R_{l-1}(u) = Y_{l-1}(u)
+    gathered = buffers["gathered"][:, :n]
+    if normalized:
+        l_times_values = buffers["l_times_values"][:, :n]
+        torch.mul(values, ladder.degrees, out=l_times_values)
+    for a, u_a in enumerate((x, y, z)):
+        d_a = gradients[a]
+        indices, factors = ladder.indices[a], ladder.factors[a]
+        torch.index_select(values, 0, indices[0], out=gathered)
+        torch.mul(gathered, factors[0], out=d_a)
+        for index, factor in zip(indices[1:], factors[1:]):
+            torch.index_select(values, 0, index, out=gathered)
+            d_a.addcmul_(gathered, factor)
         if normalized:
-            for d_a, u_a in ((d_x, x), (d_y, y), (d_z, z)):
-                d_a.addcmul_(target, u_a, value=-float(l))
-                d_a.mul_(inverse_r)
+            d_a.addcmul_(l_times_values, u_a, value=-1.0)
+            d_a.mul_(inverse_r)
 
 
 def _compute_fast(xyz, max_angular, normalized, compute_gradients, chunk_size):
@@ -489,7 +549,8 @@ def _compute_fast(xyz, max_angular, normalized, compute_gradients, chunk_size):
     n_functions = (max_angular + 1) ** 2
     dtype, device = xyz.dtype, xyz.device
     coefficients = _coefficients(max_angular, dtype, device)
-    tables = _fast_tables(coefficients, device)
+    mirrored = _mirrored_coefficients(coefficients, dtype, device)
+    ladder = _ladder(max_angular, dtype, device) if compute_gradients else None
     values = torch.empty((n_functions, n_points), dtype=dtype, device=device)
     gradients = None
     if compute_gradients:
@@ -505,15 +566,15 @@ def _compute_fast(xyz, max_angular, normalized, compute_gradients, chunk_size):
     size = 2 * max_angular + 1
     buffers = {
         "cs": buffer(size, chunk_size),
-        "q": buffer(tables.n_q_rows, chunk_size),
+        "q": buffer(3, size, chunk_size),
         "scratch": buffer(size, chunk_size),
-        "scratch_2": buffer(size, chunk_size),
-        "scratch_3": buffer(size, chunk_size),
-        "gathered": buffer(size, chunk_size),
         "unit": buffer(3, chunk_size),
         "inverse_r": buffer(chunk_size),
         "r2": buffer(chunk_size),
     }
+    if compute_gradients:
+        buffers["gathered"] = buffer(n_functions, chunk_size)
+        buffers["l_times_values"] = buffer(n_functions, chunk_size)
     with torch.no_grad():
         rows = xyz.T.contiguous()
         for start in range(0, n_points, chunk_size):
@@ -523,7 +584,8 @@ def _compute_fast(xyz, max_angular, normalized, compute_gradients, chunk_size):
                 values[:, start:stop],
                 gradients[:, :, start:stop] if compute_gradients else None,
                 coefficients,
-                tables,
+                mirrored,
+                ladder,
                 normalized,
                 buffers,
             )
