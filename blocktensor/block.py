@@ -24,6 +24,11 @@ def _shape_string(shape):
 class TensorBlock:
     """Values of shape ``(samples, *components, properties)`` with their metadata.
 
+    Gradients of the values with respect to a parameter are blocks of their own, attached
+    with :py:meth:`add_gradient`: their samples start with ``"sample"`` (the row of this
+    block they differentiate), their components are the gradient's own components followed by
+    this block's components, and their properties are this block's properties.
+
     Parameters
     ----------
     values:
@@ -36,11 +41,8 @@ class TensorBlock:
     properties:
         :class:`Labels` describing the last axis.
 
-    Gradients of the values with respect to a parameter are blocks of their own, attached
-    with :py:meth:`add_gradient`: their samples start with ``"sample"`` (the row of this
-    block they differentiate), their components are the gradient's own components followed by
-    this block's components, and their properties are this block's properties.
-
+    Examples
+    --------
     >>> import numpy as np
     >>> from blocktensor import Labels, TensorBlock
     >>> block = TensorBlock(

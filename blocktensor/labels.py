@@ -274,6 +274,8 @@ class Labels:
     assume_unique:
         skip the uniqueness check, for callers that already know the rows are unique.
 
+    Examples
+    --------
     >>> import numpy as np
     >>> from blocktensor import Labels
     >>> labels = Labels(["system", "atom"], np.array([[0, 0], [0, 1], [1, 0]]))

@@ -67,6 +67,8 @@ class TensorMap:
     blocks:
         list of :class:`TensorBlock`, in the order of ``keys``.
 
+    Examples
+    --------
     >>> import numpy as np
     >>> from blocktensor import Labels, TensorBlock, TensorMap
     >>> def block(n):
