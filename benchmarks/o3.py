@@ -88,7 +88,9 @@ def bench_spherical_harmonics(args):
     if reference_values is not None:
         ours = spherical_harmonics(points[:1000], max_angular)
         theirs = reference_values()
-        theirs = theirs[:1000] if isinstance(theirs, torch.Tensor) else torch.from_numpy(theirs[:1000])
+        theirs = theirs[:1000]
+        if not isinstance(theirs, torch.Tensor):
+            theirs = torch.from_numpy(theirs)
         error = float((ours - theirs).abs().max())
         print(f"  max |difference| to {reference_name} on 1000 points: {error:.2e}")
 

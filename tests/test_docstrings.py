@@ -35,7 +35,7 @@ MODULES = _public_modules()
 def test_public_modules_are_found():
     assert "blocktensor.labels" in MODULES
     assert "blocktensor.operations.math" in MODULES
-    assert "blocktensor.o3.spherical_harmonics" in MODULES
+    assert "blocktensor.o3.harmonics" in MODULES
 
 
 @pytest.mark.parametrize("module_name", MODULES)

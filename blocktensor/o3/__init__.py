@@ -1,7 +1,7 @@
 """O(3) tools: real spherical harmonics, Clebsch–Gordan coefficients, Wigner D matrices,
 rotations and Cartesian ↔ spherical tensor conversion."""
 
-from .spherical_harmonics import (  # noqa: F401
+from .harmonics import (  # noqa: F401
     SphericalHarmonics,
     lm_index,
     lm_slice,
@@ -9,7 +9,7 @@ from .spherical_harmonics import (  # noqa: F401
     spherical_harmonics,
     split_per_l,
 )
-from .clebsch_gordan import (  # noqa: F401
+from .cg_coefficients import (  # noqa: F401
     SparseClebschGordan,
     clebsch_gordan,
     clebsch_gordan_dict,

@@ -4,7 +4,7 @@
   = -1, 0, 1), i.e. the order of the real harmonics, without the ``sqrt(3/4π)`` factor.
 * Rank 2: ``T`` (3x3) is first written on the ``λ=1 ⊗ λ=1`` basis (both axes reordered to
   ``(y, z, x)``) and then coupled with the real Clebsch–Gordan coefficients of
-  :mod:`blocktensor.o3.clebsch_gordan`, with featomic's coupling sign:
+  :mod:`blocktensor.o3.cg_coefficients`, with featomic's coupling sign:
   ``T^λ_M = (-1)^λ Σ_{m1 m2} C^{1 1 λ}_{m1 m2 M} T_{m1 m2}`` for λ = 0 (σ = +1, the trace part),
   λ = 1 (σ = -1, the antisymmetric part) and λ = 2 (σ = +1, the symmetric traceless part).
   The transform is orthogonal (9x9), so the round trip is exact and norms are preserved.
@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from .clebsch_gordan import clebsch_gordan
+from .cg_coefficients import clebsch_gordan
 
 __all__ = ["cartesian_to_spherical", "spherical_to_cartesian"]
 
@@ -306,7 +306,9 @@ def _map_to_cartesian(tensor, rank, new_component_names):
         arrays = {}
         for part, block in blocks_by_part.items():
             if block.samples != reference.samples or block.properties != reference.properties:
-                what = "blocks" if parameter is None else f"gradients w.r.t. {parameter!r} of blocks"
+                what = "blocks"
+                if parameter is not None:
+                    what = f"gradients w.r.t. {parameter!r} of blocks"
                 raise ValueError(
                     f"the {what} with (o3_lambda, o3_sigma) = {sorted(blocks_by_part)} and the "
                     "same other keys must share samples and properties to be recombined"

@@ -31,7 +31,7 @@ from ..block import TensorBlock
 from ..labels import Labels
 from ..operations._utils import check_tensor_map, describe_key
 from ..tensor import TensorMap
-from .clebsch_gordan import clebsch_gordan
+from .cg_coefficients import clebsch_gordan
 
 __all__ = ["ClebschGordanProduct", "cg_couple_arrays"]
 

@@ -5,7 +5,7 @@ is the unique ``D_l(R)`` with
 
 .. math:: Y_l(R r) = D_l(R) \\, Y_l(r)
 
-for the real harmonics of :mod:`blocktensor.o3.spherical_harmonics`. It is computed as the
+for the real harmonics of :mod:`blocktensor.o3.harmonics`. It is computed as the
 projection
 
 .. math:: D_l(R)_{m m'} = \\int_{S^2} Y_l^m(R \\hat r) \\, Y_l^{m'}(\\hat r) \\, d\\hat r
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .rotations import rotation_from_euler
-from .spherical_harmonics import lm_slice, spherical_harmonics
+from .harmonics import lm_slice, spherical_harmonics
 
 __all__ = ["wigner_d_matrices", "wigner_d_matrix", "wigner_d_from_euler"]
 
@@ -95,7 +95,8 @@ def wigner_d_matrices(rotation, max_angular: int) -> List:
     >>> R = random_rotation(seed=0)
     >>> D = wigner_d_matrices(R, 2)
     >>> r = np.array([[0.3, -0.2, 0.9]])
-    >>> np.allclose(spherical_harmonics(r @ R.T, 2)[0, 4:9], D[2] @ spherical_harmonics(r, 2)[0, 4:9])
+    >>> rotated = spherical_harmonics(r @ R.T, 2)[0, 4:9]
+    >>> np.allclose(rotated, D[2] @ spherical_harmonics(r, 2)[0, 4:9])
     True
     """
     rotation = _check_rotation(rotation)

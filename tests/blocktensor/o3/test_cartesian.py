@@ -89,7 +89,8 @@ def test_equivariance(improper):
     for (o3_lambda, o3_sigma), part in parts.items():
         # a σ block picks up σ·(-1)^λ under inversion on top of the proper rotation
         parity = o3_sigma * (-1) ** o3_lambda if improper else 1
-        expected = parity * np.einsum("nMN,nN->nM", wigner_d_matrices(-rotations if improper else rotations, 2)[o3_lambda], part)
+        proper = wigner_d_matrices(-rotations if improper else rotations, 2)[o3_lambda]
+        expected = parity * np.einsum("nMN,nN->nM", proper, part)
         np.testing.assert_allclose(rotated_parts[(o3_lambda, o3_sigma)], expected, atol=1e-12)
         # equivalently σ D(R) with D of the improper rotation itself
         np.testing.assert_allclose(
@@ -166,7 +167,9 @@ def make_map(values, component_names, with_gradients, backend="numpy"):
         gradient = block.gradient("positions")
         other.add_gradient(
             "positions",
-            TensorBlock(gradient.values * 2, gradient.samples, gradient.components, gradient.properties),
+            TensorBlock(
+                gradient.values * 2, gradient.samples, gradient.components, gradient.properties
+            ),
         )
     return TensorMap(Labels(["center_type"], [[1], [8]]), [block, other])
 
@@ -186,13 +189,17 @@ def test_tensor_map_round_trip_rank_2(backend):
     expected = cartesian_to_spherical(
         np.moveaxis(np.asarray(tensor.block(1).gradient("positions").values), -1, 2), rank=2
     )[(2, 1)]
-    np.testing.assert_allclose(np.asarray(gradient.values), np.moveaxis(expected, 2, -1), atol=1e-14)
+    np.testing.assert_allclose(
+        np.asarray(gradient.values), np.moveaxis(expected, 2, -1), atol=1e-14
+    )
 
     back = spherical_to_cartesian(spherical)
     assert back.keys == tensor.keys
     for original, recovered in zip(tensor.blocks(), back.blocks()):
         assert [c.names[0] for c in recovered.components] == ["xyz_1", "xyz_2"]
-        np.testing.assert_allclose(np.asarray(recovered.values), np.asarray(original.values), atol=1e-14)
+        np.testing.assert_allclose(
+            np.asarray(recovered.values), np.asarray(original.values), atol=1e-14
+        )
         np.testing.assert_allclose(
             np.asarray(recovered.gradient("positions").values),
             np.asarray(original.gradient("positions").values),

@@ -38,7 +38,7 @@ __all__ = [
 
 # points per chunk in the no-autograd path: chosen so that a chunk's tables fit in L2 cache
 # while each torch operation still processes enough data to amortise its overhead.
-_DEFAULT_CHUNK = 8192
+_DEFAULT_CHUNK = 16384
 
 
 def lm_index(l: int, m: int) -> int:  # noqa: E741
@@ -144,7 +144,7 @@ class _Coefficients:
                 math.sqrt(float(_k_squared(l, l) * double_factorial**2) * inv_4pi)
             )
         # Q̃_l^{l-1} = sqrt(2l+1) z Q̃_{l-1}^{l-1}
-        self.subdiagonal = [math.sqrt(2 * l + 1) for l in range(max_angular + 1)]
+        self.subdiagonal = [math.sqrt(2 * l + 1) for l in range(max_angular + 1)]  # noqa: E741
 
         def column(values):
             return torch.tensor(values, dtype=torch.float64).to(dtype=dtype, device=device)[
@@ -430,7 +430,9 @@ class _Ladder:
             self.factors.append(
                 [torch.tensor(f[:, None], dtype=dtype, device=device) for f in factors]
             )
-        degrees = np.concatenate([np.full(2 * l + 1, float(l)) for l in range(max_angular + 1)])
+        degrees = np.concatenate(
+            [np.full(2 * l + 1, float(l)) for l in range(max_angular + 1)]  # noqa: E741
+        )
         self.degrees = torch.tensor(degrees[:, None], dtype=dtype, device=device)
 
 
@@ -538,6 +540,21 @@ def _fast_kernel(rows, values, gradients, coefficients, mirrored, ladder, normal
             d_a.mul_(inverse_r)
 
 
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+def _empty_output(shape, dtype, device):
+    """Uninitialised output; large CPU outputs are allocated by numpy.
+
+    numpy advises the kernel to back large allocations with transparent huge pages, which
+    makes the first write to the memory several times cheaper than with torch's allocator;
+    for a 10^6-point result the page faults are otherwise a large part of the run time.
+    """
+    if device.type == "cpu" and math.prod(shape) * 8 >= (1 << 22):
+        return torch.from_numpy(np.empty(shape, dtype=_NUMPY_DTYPES[dtype]))
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
 def _compute_fast(xyz, max_angular, normalized, compute_gradients, chunk_size):
     """No-autograd evaluation, chunk by chunk, into function-major outputs.
 
@@ -551,10 +568,10 @@ def _compute_fast(xyz, max_angular, normalized, compute_gradients, chunk_size):
     coefficients = _coefficients(max_angular, dtype, device)
     mirrored = _mirrored_coefficients(coefficients, dtype, device)
     ladder = _ladder(max_angular, dtype, device) if compute_gradients else None
-    values = torch.empty((n_functions, n_points), dtype=dtype, device=device)
+    values = _empty_output((n_functions, n_points), dtype, device)
     gradients = None
     if compute_gradients:
-        gradients = torch.empty((3, n_functions, n_points), dtype=dtype, device=device)
+        gradients = _empty_output((3, n_functions, n_points), dtype, device)
     if device.type != "cpu":
         # on accelerators one launch over all points beats cache-sized chunks
         chunk_size = max(n_points, 1)
@@ -707,7 +724,7 @@ def spherical_harmonics(
     compute_gradients : bool
         Also return the Cartesian gradients ``∂Y_l^m/∂r_a``.
     chunk_size : int, optional
-        Number of points processed together on CPU (tuning knob, default 8192).
+        Number of points processed together on CPU (tuning knob, default 16384).
 
     Returns
     -------
@@ -718,6 +735,11 @@ def spherical_harmonics(
 
     Notes
     -----
+    The results are stored function-major and returned as transposed views: ``values`` is
+    ``(N, K)`` with strides ``(1, N)`` (gradients ``(N, 3, K)`` with strides
+    ``(1, K N, N)``), so that each ``Y_l^m`` column is contiguous and no transposing copy is
+    made. Use ``.reshape`` rather than ``.view`` (or call ``.contiguous()``) on them.
+
     Autograd through ``values`` works to any order (a custom backward uses the analytic
     gradients). When ``xyz`` requires grad and ``compute_gradients=True``, the returned
     gradients are differentiable too.

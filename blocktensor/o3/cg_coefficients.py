@@ -2,7 +2,7 @@
 
 The complex coefficients ``<l1 m1; l2 m2 | L M>`` are evaluated exactly with Racah's formula
 (rational arithmetic, one square root at the end), then turned into the real basis used
-throughout :mod:`blocktensor` (see :mod:`blocktensor.o3.spherical_harmonics`) by the
+throughout :mod:`blocktensor` (see :mod:`blocktensor.o3.harmonics`) by the
 complex→real change of basis ``U_l``:
 
 .. math::
@@ -230,7 +230,9 @@ def _resolve_output(like, dtype, device):
             return "torch", like.dtype, like.device
         if isinstance(like, np.ndarray):
             return "numpy", like.dtype, None
-        raise TypeError(f"`like` must be a numpy.ndarray or a torch.Tensor, got {type(like).__name__}")
+        raise TypeError(
+            f"`like` must be a numpy.ndarray or a torch.Tensor, got {type(like).__name__}"
+        )
     if isinstance(dtype, torch.dtype) or device is not None:
         return "torch", dtype if dtype is not None else torch.float64, torch.device(device or "cpu")
     return "numpy", np.dtype(dtype) if dtype is not None else np.dtype(np.float64), None
