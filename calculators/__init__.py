@@ -1,0 +1,6 @@
+"""Descriptor calculators: atomic structures in, :class:`blocktensor.TensorMap` out."""
+
+from .system import System, as_systems  # noqa: F401
+from .neighbors import neighbor_list, neighbor_lists, batched_neighbor_list  # noqa: F401
+from .neighbor_list_calculator import NeighborList  # noqa: F401
+from .spherical_expansion import SphericalExpansion, SphericalExpansionByPair  # noqa: F401

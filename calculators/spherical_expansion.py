@@ -1,0 +1,953 @@
+r"""Spherical expansion of the neighbour density (SOAP), per atom and per pair.
+
+For every centre atom :math:`i` and neighbour type :math:`\alpha`,
+
+.. math::
+
+    c^{i\alpha}_{nlm} = \sum_{j \in \alpha,\, r_{ij} < r_c} f_\mathrm{cut}(r_{ij})\,
+        s(r_{ij})\, I_{nl}(r_{ij})\, Y_{lm}(\hat r_{ij})
+        \;+\; \delta_{l0}\,\delta_{\alpha, \mathrm{type}(i)}\, w_\mathrm{center}\,
+        I_{n0}(0)\, Y_{00}
+
+with :math:`r_{ij} = r_j - r_i + S \cdot \mathrm{cell}` over all periodic images,
+:math:`f_\mathrm{cut}` the smoothing function, :math:`s` the optional radial scaling,
+:math:`I_{nl}` the splined radial integral of the atomic density
+(:class:`calculators.radial.RadialIntegral`) and :math:`Y_{lm}` the real spherical harmonics
+of :mod:`blocktensor.o3`. This is the definition, normalisation and metadata of featomic 0.6
+(``SphericalExpansion`` / ``SphericalExpansionByPair``), whose hyper-parameter dictionaries
+are accepted unchanged.
+
+How it is computed: one neighbour list for all systems; spherical harmonics, radial
+integrals and cutoff values of all pairs at once; for each ``l`` the pair contributions
+``(n_pairs, 2l + 1, n_radial)`` are scattered with ``index_add_`` into one array whose rows
+are ``(neighbour type, centre)`` with centres sorted by type, so that every block is a
+contiguous slice of it. Position gradients ``∂c_i/∂r_j = −∂c_i/∂r_i = ∂c/∂r_ij`` and strain
+gradients ``Σ_j r_ij ⊗ ∂c/∂r_ij`` are scattered the same way from the same pair quantities
+(the analytic derivatives of the spherical harmonics and of the splines), and the values
+stay differentiable by torch autograd with respect to positions and cell.
+
+Metadata differs from featomic in one documented way: every block of a given
+``center_type`` lists *every* centre of that type as a sample, with zero rows for centres
+that have no neighbour of ``neighbor_type`` (featomic omits those rows); all blocks of one
+centre type therefore share their samples.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from blocktensor import Labels, TensorBlock, TensorMap
+from blocktensor.o3 import spherical_harmonics
+
+from .cutoff import scaling_from_hypers, smoothing_from_hypers
+from ._expansion_pairs import all_pairs
+from .radial import RadialIntegral
+from .system import System, as_systems
+
+__all__ = ["SphericalExpansion", "SphericalExpansionByPair"]
+
+_KEY_NAMES = ["o3_lambda", "o3_sigma", "center_type", "neighbor_type"]
+_PAIR_KEY_NAMES = ["o3_lambda", "o3_sigma", "first_atom_type", "second_atom_type"]
+_PAIR_SAMPLE_NAMES = [
+    "system",
+    "first_atom",
+    "second_atom",
+    "cell_shift_a",
+    "cell_shift_b",
+    "cell_shift_c",
+]
+_KNOWN_GRADIENTS = ("positions", "strain")
+_Y00 = 1.0 / math.sqrt(4.0 * math.pi)
+# elements of the largest per-chunk temporary: ~8 MB in float64, cache-sized
+_CHUNK_ELEMENTS = 1 << 20
+
+
+# ---------------------------------------------------------------------------------------
+# hyper-parameters
+# ---------------------------------------------------------------------------------------
+def _check_dict(value, name, required, optional):
+    if not isinstance(value, dict):
+        raise TypeError(f"`{name}` must be a dict, found {type(value).__name__}")
+    missing = [key for key in required if key not in value]
+    if missing:
+        raise ValueError(f"`{name}` is missing the key(s) {missing}, found {sorted(value)}")
+    unknown = [key for key in value if key not in required and key not in optional]
+    if unknown:
+        raise ValueError(
+            f"`{name}` has unknown key(s) {unknown}; expected {list(required) + list(optional)}"
+        )
+
+
+def _parse_hypers(cutoff, density, basis):
+    """Validate featomic-0.6 hyper dicts; returns the pieces the calculators need."""
+    _check_dict(cutoff, "cutoff", ["radius"], ["smoothing"])
+    radius = cutoff["radius"]
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)):
+        raise TypeError(f"`cutoff.radius` must be a number, found {type(radius).__name__}")
+    radius = float(radius)
+    if not (radius > 0 and math.isfinite(radius)):
+        raise ValueError(f"`cutoff.radius` must be positive and finite, found {radius}")
+    smoothing = smoothing_from_hypers(cutoff.get("smoothing"))
+
+    _check_dict(density, "density", ["type"], ["width", "scaling", "center_atom_weight"])
+    if density["type"] not in ("Gaussian", "DiracDelta"):
+        raise ValueError(
+            f"`density.type` must be 'Gaussian' or 'DiracDelta', found {density['type']!r}"
+        )
+    if density["type"] == "Gaussian" and "width" not in density:
+        raise ValueError("`density` of type 'Gaussian' needs a 'width'")
+    scaling = scaling_from_hypers(density.get("scaling"))
+    center_atom_weight = float(density.get("center_atom_weight", 1.0))
+    if not math.isfinite(center_atom_weight):
+        raise ValueError(
+            f"`density.center_atom_weight` must be finite, found {center_atom_weight}"
+        )
+
+    if not isinstance(basis, dict):
+        raise TypeError(f"`basis` must be a dict, found {type(basis).__name__}")
+    if basis.get("type") == "TensorProduct":
+        _check_dict(basis, "basis", ["type", "max_angular", "radial"], ["spline_accuracy"])
+    max_angular = basis.get("max_angular")
+    if max_angular is not None:
+        if isinstance(max_angular, bool) or int(max_angular) != max_angular:
+            raise TypeError(f"`basis.max_angular` must be an integer, found {max_angular!r}")
+        if max_angular < 0:
+            raise ValueError(f"`basis.max_angular` must be >= 0, found {max_angular}")
+    radial_density = {key: value for key, value in density.items() if key in ("type", "width")}
+    radial_integral = RadialIntegral.from_hypers(cutoff, radial_density, basis)
+    return radius, smoothing, scaling, center_atom_weight, radial_integral
+
+
+def _check_gradients(gradients):
+    if gradients is None:
+        return []
+    if isinstance(gradients, str):
+        gradients = [gradients]
+    gradients = list(gradients)
+    for parameter in gradients:
+        if parameter not in _KNOWN_GRADIENTS:
+            raise ValueError(
+                f"`gradients` can contain {list(_KNOWN_GRADIENTS)}, found {parameter!r}"
+            )
+    return gradients
+
+
+# ---------------------------------------------------------------------------------------
+# systems and pairs
+# ---------------------------------------------------------------------------------------
+class _Batch:
+    """All systems of one ``compute`` call, concatenated (host metadata + device tensors)."""
+
+    def __init__(self, systems: List[System]):
+        self.systems = systems
+        self.n_atoms = np.array([len(s) for s in systems], dtype=np.int64)
+        self.offsets = np.cumsum(self.n_atoms) - self.n_atoms
+        self.total = int(self.n_atoms.sum())
+        self.types = np.concatenate(
+            [s.types.detach().cpu().numpy().astype(np.int64) for s in systems]
+        ) if systems else np.zeros(0, dtype=np.int64)
+        self.system_of = np.repeat(np.arange(len(systems), dtype=np.int64), self.n_atoms)
+        self.local_index = np.arange(self.total, dtype=np.int64) - self.offsets[self.system_of]
+
+
+def _convert_systems(systems, dtype, device) -> List[System]:
+    if isinstance(systems, (System,)) or not isinstance(systems, (list, tuple)):
+        systems = [systems]
+    result = []
+    for index, item in enumerate(systems):
+        try:
+            converted = as_systems([item], dtype=dtype, device=device)[0]
+        except (ValueError, TypeError) as error:
+            raise type(error)(f"systems[{index}]: {error}") from error
+        with torch.no_grad():
+            finite = torch.isfinite(converted.positions).all(dim=1)
+            if not bool(finite.all()):
+                bad = torch.nonzero(~finite).flatten().tolist()
+                raise ValueError(
+                    f"systems[{index}]: positions must be finite, found NaN or infinity for "
+                    f"atom(s) {bad[:10]}"
+                )
+            if not bool(torch.isfinite(converted.cell).all()):
+                raise ValueError(f"systems[{index}]: cell must be finite")
+        result.append(converted)
+    if len(result) == 0:
+        raise ValueError("`systems` must contain at least one system, found none")
+    return result
+
+
+def _labels(names, columns) -> Labels:
+    values = np.stack([np.asarray(c, dtype=np.int32) for c in columns], axis=1)
+    return Labels(names, values.reshape(-1, len(names)), assume_unique=True)
+
+
+def _component(l) -> Labels:  # noqa: E741
+    return Labels("o3_mu", np.arange(-l, l + 1, dtype=np.int32).reshape(-1, 1))
+
+
+_XYZ = Labels("xyz", np.arange(3, dtype=np.int32).reshape(-1, 1))
+_XYZ_1 = Labels("xyz_1", np.arange(3, dtype=np.int32).reshape(-1, 1))
+_XYZ_2 = Labels("xyz_2", np.arange(3, dtype=np.int32).reshape(-1, 1))
+
+
+class _ExpansionBase(torch.nn.Module):
+    """Hyper-parameters, system handling, key selection and pair expansion shared by the
+    per-atom and per-pair calculators."""
+
+    _key_names: List[str] = _KEY_NAMES
+
+    def __init__(self, cutoff: dict, density: dict, basis: dict):
+        super().__init__()
+        self._hypers = {
+            "cutoff": copy.deepcopy(cutoff),
+            "density": copy.deepcopy(density),
+            "basis": copy.deepcopy(basis),
+        }
+        (
+            self.radius,
+            self.smoothing,
+            self.scaling,
+            self.center_atom_weight,
+            self.radial_integral,
+        ) = _parse_hypers(cutoff, density, basis)
+        self.max_angular = self.radial_integral.max_angular
+        self.radial_sizes = list(self.radial_integral.radial_sizes)
+        # tracks the dtype/device the module was moved to with .to()
+        self.register_buffer("_reference", torch.zeros(0, dtype=torch.float64))
+
+    @property
+    def hypers(self) -> dict:
+        """A copy of the hyper-parameters given at construction."""
+        return copy.deepcopy(self._hypers)
+
+    def extra_repr(self) -> str:
+        return f"hypers={self._hypers}"
+
+    # ---------------------------------------------------------------- keys
+    def _select_keys(self, default_type_pairs, selected_keys, present_types):
+        """Output keys as a list of ``(o3_lambda, first_type, second_type)``."""
+        names = self._key_names
+        default = np.array(
+            [
+                (l, 1, a, b)
+                for a, b in default_type_pairs
+                for l in range(self.max_angular + 1)  # noqa: E741
+            ],
+            dtype=np.int64,
+        ).reshape(-1, 4)
+        if selected_keys is None:
+            return [(int(r[0]), int(r[2]), int(r[3])) for r in default]
+        if not isinstance(selected_keys, Labels):
+            raise TypeError(
+                f"`selected_keys` must be Labels, found {type(selected_keys).__name__}"
+            )
+        unknown = [n for n in selected_keys.names if n not in names]
+        if unknown:
+            raise ValueError(
+                f"`selected_keys` has unknown dimension(s) {unknown}; expected a subset of "
+                f"{names}"
+            )
+        if sorted(selected_keys.names) == sorted(names):
+            rows = selected_keys.view(names).values.astype(np.int64)
+            for row in rows:
+                if not 0 <= row[0] <= self.max_angular:
+                    raise ValueError(
+                        f"`selected_keys` entry {row.tolist()} has o3_lambda {row[0]} outside "
+                        f"0..{self.max_angular} (max_angular)"
+                    )
+                if row[1] != 1:
+                    raise ValueError(
+                        f"`selected_keys` entry {row.tolist()} has o3_sigma {row[1]}; the "
+                        "spherical expansion only has o3_sigma = 1"
+                    )
+            return [(int(r[0]), int(r[2]), int(r[3])) for r in rows]
+        default_labels = Labels(names, default.astype(np.int32), assume_unique=True)
+        for position in range(len(selected_keys)):
+            entry = selected_keys.values[position : position + 1]
+            if len(default_labels.select(Labels(selected_keys.names, entry))) == 0:
+                description = dict(zip(selected_keys.names, entry[0].tolist()))
+                raise ValueError(
+                    f"`selected_keys` entry {description} matches no key: the atomic types "
+                    f"in these systems are {present_types}, o3_lambda goes up to "
+                    f"{self.max_angular}, o3_sigma is 1 (give all of {names} to request "
+                    "blocks for absent types)"
+                )
+        chosen = np.zeros(len(default), dtype=bool)
+        chosen[default_labels.select(selected_keys)] = True
+        return [(int(r[0]), int(r[2]), int(r[3])) for r in default[chosen]]
+
+    # ---------------------------------------------------------------- pairs
+    def _prepare(self, systems):
+        dtype = self._reference.dtype
+        device = self._reference.device
+        systems = _convert_systems(systems, dtype, device)
+        batch = _Batch(systems)
+        pairs = all_pairs(systems, self.radius)
+        return batch, pairs
+
+    def _pair_expansion(self, vectors, angular_channels, need_gradients):
+        """Per-pair radial × angular factors.
+
+        Returns ``(harmonics, harmonics_gradients, radial, radial_derivatives, unit)``
+        where ``radial[l] = f_cut s I_l`` (n_pairs, n_radial_l) and the derivatives are
+        with respect to the distance.
+        """
+        max_l = max(angular_channels) if angular_channels else 0
+        distances = torch.linalg.vector_norm(vectors, dim=1)
+        if need_gradients:
+            harmonics, harmonics_gradients = spherical_harmonics(
+                vectors, max_l, compute_gradients=True
+            )
+        else:
+            harmonics = spherical_harmonics(vectors, max_l)
+            harmonics_gradients = None
+        integrals, integral_derivatives = self.radial_integral.compute(distances)
+        weight, weight_derivative = self.smoothing.compute(distances, self.radius)
+        if self.scaling is not None:
+            scale, scale_derivative = self.scaling.compute(distances)
+            weight_derivative = weight_derivative * scale + weight * scale_derivative
+            weight = weight * scale
+        radial, radial_derivatives = {}, {}
+        for l in angular_channels:  # noqa: E741
+            radial[l] = weight[:, None] * integrals[l]
+            if need_gradients:
+                radial_derivatives[l] = (
+                    weight_derivative[:, None] * integrals[l]
+                    + weight[:, None] * integral_derivatives[l]
+                )
+        unit = vectors / distances[:, None] if need_gradients else None
+        return harmonics, harmonics_gradients, radial, radial_derivatives, unit
+
+    def _center_values(self, dtype, device):
+        """``w I_n0(0) Y_00``: the centre's own density in the λ = 0 coefficients."""
+        center = self.radial_integral.center_contribution(dtype=dtype, device=device)
+        return self.center_atom_weight * _Y00 * center
+
+    def forward(self, systems, gradients=None, selected_keys=None, selected_samples=None):
+        return self.compute(systems, gradients, selected_keys, selected_samples)
+
+
+def _pair_gradients(l, harmonics_l, harmonics_gradients_l, radial_l, radial_derivative_l, unit):
+    """∂(R_l ⊗ Y_l)/∂r_ij for every pair: (n_pairs, 3, 2l + 1, n_radial)."""
+    angular = unit[:, :, None] * harmonics_l[:, None, :]
+    return (
+        angular[:, :, :, None] * radial_derivative_l[:, None, None, :]
+        + harmonics_gradients_l[:, :, :, None] * radial_l[:, None, None, :]
+    )
+
+
+def _strain_contribution(vectors, pair_gradient):
+    """``r_ij[a] ∂c/∂r_ij[b]`` laid out as featomic's strain gradients: the component
+    ``xyz_2`` (first) is ``a``, the pair-vector direction, ``xyz_1`` the derivative one."""
+    return vectors[:, :, None, None, None] * pair_gradient[:, None]
+
+
+# ---------------------------------------------------------------------------------------
+# per atom
+# ---------------------------------------------------------------------------------------
+class SphericalExpansion(_ExpansionBase):
+    r"""Spherical expansion of the neighbour density around each atom (SOAP coefficients).
+
+    Parameters use the names and nesting of featomic 0.6, so a featomic hypers dict works
+    unchanged:
+
+    Parameters
+    ----------
+    cutoff : dict
+        ``{"radius": r_c, "smoothing": {"type": "ShiftedCosine", "width": w}}``
+        (or ``{"type": "Step"}``).
+    density : dict
+        ``{"type": "Gaussian", "width": σ}`` or ``{"type": "DiracDelta"}``, with optional
+        ``"scaling": {"type": "Willatt2018", "rate", "scale", "exponent"}`` and
+        ``"center_atom_weight"`` (default 1).
+    basis : dict
+        ``{"type": "TensorProduct", "max_angular": L, "radial": {"type": "Gto",
+        "max_radial": N}}`` (optional ``"spline_accuracy"``), or
+        ``{"type": "LaplacianEigenstate", "max_radial": N, "max_angular": L}``.
+
+    The module moves with ``.to(device, dtype)``; inputs (``ase.Atoms`` or
+    :class:`calculators.system.System`) are converted to its dtype and device.
+
+    Output of :meth:`compute`: keys ``(o3_lambda, o3_sigma, center_type, neighbor_type)``;
+    samples ``(system, atom)`` listing every atom of ``center_type`` (zero rows for atoms
+    without neighbours of ``neighbor_type``); components ``o3_mu``; properties ``n``.
+
+    Examples
+    --------
+    >>> import ase.build
+    >>> calculator = SphericalExpansion(
+    ...     cutoff={"radius": 3.0, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
+    ...     density={"type": "Gaussian", "width": 0.3},
+    ...     basis={"type": "TensorProduct", "max_angular": 2,
+    ...            "radial": {"type": "Gto", "max_radial": 3}},
+    ... )
+    >>> expansion = calculator.compute(ase.build.molecule("H2O"), gradients=["positions"])
+    >>> expansion.keys.names
+    ['o3_lambda', 'o3_sigma', 'center_type', 'neighbor_type']
+    >>> block = expansion.block(o3_lambda=1, center_type=8, neighbor_type=1)
+    >>> block.values.shape, block.samples.values.tolist()
+    (torch.Size([1, 3, 4]), [[0, 0]])
+    >>> block.gradient("positions").samples.values.tolist()
+    [[0, 0, 0], [0, 0, 1], [0, 0, 2]]
+    """
+
+    def compute(
+        self,
+        systems,
+        gradients: Optional[Sequence[str]] = None,
+        selected_keys: Optional[Labels] = None,
+        selected_samples: Optional[Labels] = None,
+    ) -> TensorMap:
+        """Compute the expansion of ``systems`` (an ``ase.Atoms``, a ``System`` or a list).
+
+        Parameters
+        ----------
+        systems :
+            One system or a list of them.
+        gradients : list of str
+            ``"positions"`` and/or ``"strain"``: explicit gradient blocks.
+        selected_keys : Labels, optional
+            With all four key names: exactly these blocks (types absent from the systems
+            give empty or zero blocks). With a subset of the names: the default keys
+            matching any entry (an entry matching none is an error).
+        selected_samples : Labels, optional
+            Subset of ``(system, atom)`` names; only matching centres are computed.
+
+        Returns
+        -------
+        TensorMap
+        """
+        gradients = _check_gradients(gradients)
+        batch, pairs = self._prepare(systems)
+        device = batch.systems[0].device
+        dtype = batch.systems[0].dtype
+
+        first = pairs.first_atom_global.cpu().numpy()
+        second = pairs.second_atom_global.cpu().numpy()
+        present_types = np.unique(batch.types)
+        keys = self._select_keys(
+            _type_pairs(batch.types[first], batch.types[second], present_types),
+            selected_keys,
+            present_types.tolist(),
+        )
+
+        # centres: selected atoms whose type is a key's center_type, sorted by type
+        center_types = np.unique(np.array([k[1] for k in keys], dtype=np.int64))
+        neighbor_types = np.unique(np.array([k[2] for k in keys], dtype=np.int64))
+        is_center = np.isin(batch.types, center_types)
+        if selected_samples is not None:
+            if not isinstance(selected_samples, Labels):
+                raise TypeError(
+                    "`selected_samples` must be Labels, found "
+                    f"{type(selected_samples).__name__}"
+                )
+            all_samples = _labels(["system", "atom"], [batch.system_of, batch.local_index])
+            chosen = np.zeros(batch.total, dtype=bool)
+            chosen[all_samples.select(selected_samples)] = True
+            is_center &= chosen
+        centers = np.nonzero(is_center)[0]
+        centers = centers[np.argsort(batch.types[centers], kind="stable")]
+        n_centers = len(centers)
+        center_row = np.full(batch.total, -1, dtype=np.int64)
+        center_row[centers] = np.arange(n_centers)
+        center_type_start = np.searchsorted(batch.types[centers], center_types, side="left")
+        center_type_stop = np.searchsorted(batch.types[centers], center_types, side="right")
+
+        neighbor_index = _index_in(neighbor_types, batch.types)
+        keep = (center_row[first] >= 0) & (neighbor_index[second] >= 0)
+        kept = np.nonzero(keep)[0]
+        # value rows: (neighbour type, centre); each block is a contiguous range of rows
+        pair_rows_np = neighbor_index[second[kept]] * n_centers + center_row[first[kept]]
+        vectors = pairs.vectors
+        if len(kept) != len(first):
+            vectors = vectors.index_select(0, torch.from_numpy(kept).to(device))
+        n_rows = len(neighbor_types) * n_centers
+
+        want_positions = "positions" in gradients
+        want_strain = "strain" in gradients
+        max_l = max(k[0] for k in keys) if keys else 0
+
+        gradient_rows = None
+        if want_positions:
+            # gradient rows: (value row, atom) for every neighbour atom and for the centre
+            # itself; sorting the packed key puts each block's rows together, ordered by
+            # sample then atom
+            all_value_rows = np.arange(n_rows, dtype=np.int64)
+            self_atoms = centers[all_value_rows % n_centers] if n_centers else all_value_rows
+            entry_keys = np.concatenate(
+                [
+                    pair_rows_np * batch.total + second[kept],
+                    all_value_rows * batch.total + self_atoms,
+                ]
+            )
+            gradient_keys, inverse = np.unique(entry_keys, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            gradient_rows = (inverse[: len(kept)], inverse[len(kept) :][pair_rows_np])
+            gradient_value_row = gradient_keys // max(batch.total, 1)
+            gradient_atom = gradient_keys - gradient_value_row * batch.total
+
+        values, positions_gradient, strain_gradient = self._accumulate(
+            vectors,
+            pair_rows_np,
+            n_rows,
+            max_l,
+            gradient_rows,
+            len(gradient_keys) if want_positions else 0,
+            want_strain,
+        )
+
+        center_values = self._center_values(dtype, device)
+        blocks = []
+        properties = [Labels.range("n", size) for size in self.radial_sizes]
+        sample_labels = {}
+        for l, center_type, neighbor_type in keys:  # noqa: E741
+            lm = slice(l * l, (l + 1) * (l + 1))
+            n_radial = self.radial_sizes[l]
+            t = int(np.searchsorted(center_types, center_type))
+            k = int(np.searchsorted(neighbor_types, neighbor_type))
+            start = k * n_centers + int(center_type_start[t])
+            stop = k * n_centers + int(center_type_stop[t])
+            if center_type not in sample_labels:
+                atoms = centers[center_type_start[t] : center_type_stop[t]]
+                sample_labels[center_type] = _labels(
+                    ["system", "atom"], [batch.system_of[atoms], batch.local_index[atoms]]
+                )
+            block_values = values[start:stop, lm, :n_radial]
+            if l == 0 and center_type == neighbor_type:
+                block_values = block_values + center_values[None, None, :]
+            block = TensorBlock(
+                block_values, sample_labels[center_type], [_component(l)], properties[l]
+            )
+            if want_positions:
+                first_row, last_row = np.searchsorted(gradient_value_row, [start, stop])
+                atoms = gradient_atom[first_row:last_row]
+                gradient_samples = _labels(
+                    ["sample", "system", "atom"],
+                    [
+                        gradient_value_row[first_row:last_row] - start,
+                        batch.system_of[atoms],
+                        batch.local_index[atoms],
+                    ],
+                )
+                block.add_gradient(
+                    "positions",
+                    TensorBlock(
+                        positions_gradient[first_row:last_row, :, lm, :n_radial],
+                        gradient_samples,
+                        [_XYZ, _component(l)],
+                        properties[l],
+                    ),
+                )
+            if want_strain:
+                block.add_gradient(
+                    "strain",
+                    TensorBlock(
+                        strain_gradient[start:stop, :, :, lm, :n_radial],
+                        _labels(["sample"], [np.arange(stop - start)]),
+                        [_XYZ_2, _XYZ_1, _component(l)],
+                        properties[l],
+                    ),
+                )
+            blocks.append(block)
+
+        key_labels = Labels(
+            _KEY_NAMES,
+            np.array([(l, 1, a, b) for l, a, b in keys], dtype=np.int32).reshape(-1, 4),
+        )
+        return TensorMap(key_labels, blocks)
+
+    def _accumulate(
+        self, vectors, pair_rows, n_rows, max_l, gradient_rows, n_gradient_rows, want_strain
+    ):
+        """Scatter the pair contributions of all ``l ≤ max_l`` at once.
+
+        Returns arrays ``values (n_rows, (max_l+1)², n_max)``, positions gradients
+        ``(n_gradient_rows, 3, (max_l+1)², n_max)`` and strain gradients
+        ``(n_rows, 3, 3, (max_l+1)², n_max)`` (``None`` when not requested), where
+        ``n_max`` is the largest radial size (smaller ``l`` channels are zero-padded).
+        Pairs are processed in chunks so that the temporaries stay in cache.
+        """
+        dtype, device = vectors.dtype, vectors.device
+        n_lm = (max_l + 1) ** 2
+        n_max = max(self.radial_sizes[: max_l + 1])
+        want_positions = gradient_rows is not None
+        need_gradients = want_positions or want_strain
+        n_pairs = vectors.shape[0]
+        values = torch.zeros((n_rows, n_lm, n_max), dtype=dtype, device=device)
+        positions_gradient = strain_gradient = None
+        if want_positions:
+            positions_gradient = torch.zeros(
+                (n_gradient_rows, 3, n_lm, n_max), dtype=dtype, device=device
+            )
+            neighbor_rows = torch.from_numpy(gradient_rows[0]).to(device)
+            self_rows = torch.from_numpy(gradient_rows[1]).to(device)
+        if want_strain:
+            strain_gradient = torch.zeros(
+                (n_rows, 3, 3, n_lm, n_max), dtype=dtype, device=device
+            )
+        if n_pairs == 0:
+            return values, positions_gradient, strain_gradient
+        rows = torch.from_numpy(pair_rows).to(device)
+        # l of every packed (l, m) column, to spread the radial part over m
+        l_of_column = torch.tensor(
+            [l for l in range(max_l + 1) for _ in range(2 * l + 1)],  # noqa: E741
+            dtype=torch.int64,
+            device=device,
+        )
+        chunk = max(1, _CHUNK_ELEMENTS // (n_lm * n_max * (12 if need_gradients else 1)))
+        for begin in range(0, n_pairs, chunk):
+            end = min(begin + chunk, n_pairs)
+            chunk_vectors = vectors[begin:end]
+            chunk_rows = rows[begin:end]
+            distances = torch.linalg.vector_norm(chunk_vectors, dim=1)
+            radial, radial_derivative = self._radial(distances, max_l, n_max, need_gradients)
+            if need_gradients:
+                harmonics, harmonics_gradients = spherical_harmonics(
+                    chunk_vectors, max_l, compute_gradients=True
+                )
+            else:
+                harmonics = spherical_harmonics(chunk_vectors, max_l)
+                harmonics_gradients = None
+            contribution, gradient = _pair_products(
+                harmonics, harmonics_gradients, radial, radial_derivative, chunk_vectors,
+                distances, l_of_column, need_gradients,
+            )
+            values.index_add_(0, chunk_rows, contribution)
+            if not need_gradients:
+                continue
+            if want_positions:
+                positions_gradient.index_add_(0, neighbor_rows[begin:end], gradient)
+                positions_gradient.index_add_(0, self_rows[begin:end], gradient, alpha=-1.0)
+            if want_strain:
+                strain_gradient.index_add_(
+                    0, chunk_rows, chunk_vectors[:, :, None, None, None] * gradient[:, None]
+                )
+        return values, positions_gradient, strain_gradient
+
+    def _radial(self, distances, max_l, n_max, need_derivatives):
+        """``f_cut s I_nl`` and its distance derivative, (pairs, max_l + 1, n_max)."""
+        integrals, integral_derivatives = _evaluate_spline(
+            self.radial_integral.spline, distances, need_derivatives
+        )
+        layout = _radial_layout(self.radial_sizes, max_l, n_max)
+        if layout is None:
+            n_columns = (max_l + 1) * n_max
+            integrals = integrals[:, :n_columns]
+            if need_derivatives:
+                integral_derivatives = integral_derivatives[:, :n_columns]
+        else:
+            padding = integrals.new_zeros((integrals.shape[0], 1))
+            integrals = torch.cat([integrals, padding], dim=1)[:, layout.to(distances.device)]
+            if need_derivatives:
+                integral_derivatives = torch.cat([integral_derivatives, padding], dim=1)[
+                    :, layout.to(distances.device)
+                ]
+        integrals = integrals.reshape(-1, max_l + 1, n_max)
+        weight, weight_derivative = self.smoothing.compute(distances, self.radius)
+        if self.scaling is not None:
+            scale, scale_derivative = self.scaling.compute(distances)
+            weight_derivative = weight_derivative * scale + weight * scale_derivative
+            weight = weight * scale
+        radial = weight[:, None, None] * integrals
+        if not need_derivatives:
+            return radial, None
+        integral_derivatives = integral_derivatives.reshape(-1, max_l + 1, n_max)
+        radial_derivative = (
+            weight_derivative[:, None, None] * integrals
+            + weight[:, None, None] * integral_derivatives
+        )
+        return radial, radial_derivative
+
+
+
+def _pair_products(
+    harmonics, harmonics_gradients, radial, radial_derivative, vectors, distances,
+    l_of_column, need_gradients,
+):
+    """Pair contributions ``R_l Y_lm`` (pairs, lm, n) and their gradients
+    (pairs, 3, lm, n). Spreading the radial part over ``m`` with one gather and then
+    multiplying whole arrays is faster than per-``l`` products written in place."""
+    # the harmonics come function-major; products are faster on pair-major arrays
+    harmonics = harmonics.contiguous()
+    radial = radial.index_select(1, l_of_column)
+    contribution = harmonics[:, :, None] * radial
+    if not need_gradients:
+        return contribution, None
+    radial_derivative = radial_derivative.index_select(1, l_of_column)
+    unit = vectors / distances[:, None]
+    # ∂(R_l(r) Y_lm(r̂))/∂r_a = R'_l u_a Y_lm + R_l ∂_a Y_lm
+    gradient = harmonics_gradients.contiguous()[..., None] * radial[:, None]
+    gradient = gradient + (unit[:, :, None] * harmonics[:, None, :])[..., None] * (
+        radial_derivative[:, None]
+    )
+    return contribution, gradient
+
+
+
+def _radial_layout(radial_sizes, max_l, n_max):
+    """Columns of the concatenated spline output forming a zero-padded
+    ``(max_l + 1, n_max)`` table, or ``None`` when all sizes are equal (plain reshape)."""
+    sizes = radial_sizes[: max_l + 1]
+    if all(size == n_max for size in sizes):
+        return None
+    total = sum(radial_sizes)
+    offsets = np.cumsum([0] + list(radial_sizes))
+    layout = np.full((max_l + 1, n_max), total, dtype=np.int64)
+    for l, size in enumerate(sizes):  # noqa: E741
+        layout[l, :size] = offsets[l] + np.arange(size)
+    return torch.from_numpy(layout.reshape(-1))
+
+
+_SPLINE_CACHE_ATTRIBUTE = "_expansion_polynomials"
+
+
+def _evaluate_spline(spline, x, need_derivatives):
+    """Evaluate a :class:`~calculators.splines.CubicHermiteSpline` from per-interval
+    polynomial coefficients: one gather per point instead of four, same values (the same
+    cubic in another basis), differentiable with respect to ``x``."""
+    cache = spline.__dict__.setdefault(_SPLINE_CACHE_ATTRIBUTE, {})
+    key = (x.dtype, x.device, spline.values.data_ptr())
+    coefficients = cache.get(key)
+    if coefficients is None:
+        cache.clear()
+        step = spline.step
+        values = spline.values.detach().to(torch.float64)
+        derivatives = spline.derivatives.detach().to(torch.float64) * step
+        p0, p1 = values[:-1], values[1:]
+        m0, m1 = derivatives[:-1], derivatives[1:]
+        coefficients = torch.stack(
+            [p0, m0, 3 * (p1 - p0) - 2 * m0 - m1, 2 * (p0 - p1) + m0 + m1], dim=1
+        )
+        coefficients = coefficients.reshape(coefficients.shape[0], -1).to(
+            dtype=x.dtype, device=x.device
+        )
+        cache[key] = coefficients
+    n_functions = spline.values.shape[1]
+    position = (x - spline.start) / spline.step
+    interval = torch.clamp(
+        torch.floor(position.detach()).to(torch.int64), 0, coefficients.shape[0] - 1
+    )
+    t = (position - interval.to(x.dtype))[:, None]
+    c = coefficients.index_select(0, interval).view(-1, 4, n_functions)
+    c0, c1, c2, c3 = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
+    values = ((c3 * t + c2) * t + c1) * t + c0
+    if not need_derivatives:
+        return values, None
+    derivatives = ((3 * c3 * t + 2 * c2) * t + c1) / spline.step
+    return values, derivatives
+
+
+def _type_pairs(first_types, second_types, present_types):
+    """Sorted unique ``(first, second)`` type pairs, plus ``(t, t)`` for present types."""
+    first_types = np.concatenate([first_types, present_types]).astype(np.int64)
+    second_types = np.concatenate([second_types, present_types]).astype(np.int64)
+    if len(first_types) == 0:
+        return []
+    low = min(first_types.min(), second_types.min())
+    span = max(first_types.max(), second_types.max()) - low + 1
+    packed = np.unique((first_types - low) * span + (second_types - low))
+    return [(int(p // span + low), int(p % span + low)) for p in packed]
+
+
+def _index_in(sorted_values, queries):
+    """Position of each query in ``sorted_values`` (int64), -1 when absent."""
+    if len(sorted_values) == 0:
+        return np.full(len(queries), -1, dtype=np.int64)
+    index = np.searchsorted(sorted_values, queries)
+    clipped = np.minimum(index, len(sorted_values) - 1)
+    return np.where(sorted_values[clipped] == queries, clipped, -1).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------
+# per pair
+# ---------------------------------------------------------------------------------------
+class SphericalExpansionByPair(_ExpansionBase):
+    r"""Spherical expansion of each pair's contribution, before the sum over neighbours.
+
+    Same hyper-parameters as :class:`SphericalExpansion`. Keys
+    ``(o3_lambda, o3_sigma, first_atom_type, second_atom_type)``; samples
+    ``(system, first_atom, second_atom, cell_shift_a, cell_shift_b, cell_shift_c)`` for
+    every pair ``i → j`` closer than the cutoff (both directions), plus the self pairs
+    ``(i, i, 0, 0, 0)`` carrying the centre contribution in the λ = 0 blocks with equal
+    types (featomic's convention); components ``o3_mu``; properties ``n``. Summing a
+    block's rows over ``second_atom`` and the cell shifts gives
+    :class:`SphericalExpansion`.
+
+    Position gradients have two rows per pair (``first_atom`` then ``second_atom``; one
+    zero row for a periodic image of the atom itself) and none for self pairs.
+
+    Examples
+    --------
+    >>> import ase.build
+    >>> calculator = SphericalExpansionByPair(
+    ...     cutoff={"radius": 3.0, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
+    ...     density={"type": "Gaussian", "width": 0.3},
+    ...     basis={"type": "TensorProduct", "max_angular": 2,
+    ...            "radial": {"type": "Gto", "max_radial": 3}},
+    ... )
+    >>> by_pair = calculator.compute(ase.build.molecule("H2O"))
+    >>> by_pair.block(o3_lambda=0, first_atom_type=1, second_atom_type=1).samples.values.tolist()
+    [[0, 1, 2, 0, 0, 0], [0, 2, 1, 0, 0, 0], [0, 1, 1, 0, 0, 0], [0, 2, 2, 0, 0, 0]]
+    """
+
+    _key_names = _PAIR_KEY_NAMES
+
+    def compute(
+        self,
+        systems,
+        gradients: Optional[Sequence[str]] = None,
+        selected_keys: Optional[Labels] = None,
+        selected_samples: Optional[Labels] = None,
+    ) -> TensorMap:
+        """Compute the per-pair expansion; arguments as :meth:`SphericalExpansion.compute`
+        (``selected_samples`` may use any subset of the pair sample names)."""
+        gradients = _check_gradients(gradients)
+        batch, pairs = self._prepare(systems)
+        device = batch.systems[0].device
+        dtype = batch.systems[0].dtype
+
+        first = pairs.first_atom_global.cpu().numpy()
+        second = pairs.second_atom_global.cpu().numpy()
+        shifts = pairs.cell_shifts.cpu().numpy()
+        present_types = np.unique(batch.types)
+        type_pairs = np.unique(
+            np.concatenate(
+                [
+                    np.stack([batch.types[first], batch.types[second]], axis=1),
+                    np.stack([present_types, present_types], axis=1),
+                ]
+            ),
+            axis=0,
+        )
+        keys = self._select_keys(
+            [tuple(p) for p in type_pairs.tolist()], selected_keys, present_types.tolist()
+        )
+
+        # self pairs after the real ones, as featomic orders them
+        atoms = np.arange(batch.total, dtype=np.int64)
+        all_first = np.concatenate([first, atoms])
+        all_second = np.concatenate([second, atoms])
+        all_shifts = np.concatenate([shifts, np.zeros((batch.total, 3), dtype=np.int64)])
+        is_self = np.concatenate(
+            [np.zeros(len(first), dtype=bool), np.ones(batch.total, dtype=bool)]
+        )
+        sample_values = np.concatenate(
+            [
+                batch.system_of[all_first][:, None],
+                batch.local_index[all_first][:, None],
+                batch.local_index[all_second][:, None],
+                all_shifts,
+            ],
+            axis=1,
+        )
+        selected = np.ones(len(all_first), dtype=bool)
+        if selected_samples is not None:
+            if not isinstance(selected_samples, Labels):
+                raise TypeError(
+                    "`selected_samples` must be Labels, found "
+                    f"{type(selected_samples).__name__}"
+                )
+            all_samples = Labels(_PAIR_SAMPLE_NAMES, sample_values, assume_unique=True)
+            selected[:] = False
+            selected[all_samples.select(selected_samples)] = True
+
+        pair_types = np.stack([batch.types[all_first], batch.types[all_second]], axis=1)
+        angular_channels = sorted({k[0] for k in keys})
+        want_positions = "positions" in gradients
+        want_strain = "strain" in gradients
+        need_gradients = want_positions or want_strain
+
+        vectors = pairs.vectors
+        harmonics, harmonics_gradients, radial, radial_derivatives, unit = self._pair_expansion(
+            vectors, angular_channels, need_gradients
+        )
+        center_values = self._center_values(dtype, device)
+
+        blocks = []
+        properties = {l: Labels.range("n", self.radial_sizes[l]) for l in angular_channels}
+        for l, first_type, second_type in keys:  # noqa: E741
+            size = 2 * l + 1
+            n_radial = self.radial_sizes[l]
+            mask = selected & (pair_types[:, 0] == first_type) & (pair_types[:, 1] == second_type)
+            if not (l == 0 and first_type == second_type):
+                mask &= ~is_self
+            rows = np.nonzero(mask)[0]
+            real_rows = rows[rows < len(first)]
+            n_self = len(rows) - len(real_rows)
+            index = torch.from_numpy(real_rows).to(device)
+            harmonics_l = harmonics[:, l * l : (l + 1) * (l + 1)].index_select(0, index)
+            radial_l = radial[l].index_select(0, index)
+            values = harmonics_l[:, :, None] * radial_l[:, None, :]
+            if n_self > 0:
+                values = torch.cat(
+                    [values, center_values.expand(n_self, 1, n_radial).to(values.dtype)]
+                )
+            block = TensorBlock(
+                values,
+                Labels(_PAIR_SAMPLE_NAMES, sample_values[rows], assume_unique=True),
+                [_component(l)],
+                properties[l],
+            )
+            if need_gradients:
+                pair_gradient = _pair_gradients(
+                    l,
+                    harmonics_l,
+                    harmonics_gradients[:, :, l * l : (l + 1) * (l + 1)].index_select(0, index),
+                    radial_l,
+                    radial_derivatives[l].index_select(0, index),
+                    unit.index_select(0, index),
+                )
+            if want_positions:
+                n_real = len(real_rows)
+                same = first[real_rows] == second[real_rows]
+                # rows: first atom (−g) then second atom (+g); a periodic image of the
+                # atom itself moves with it, so its single row is zero
+                grad = torch.stack([-pair_gradient, pair_gradient], dim=1)
+                keep_row = np.ones((n_real, 2), dtype=bool)
+                keep_row[same, 1] = False
+                if same.any():
+                    same_t = torch.from_numpy(np.nonzero(same)[0]).to(device)
+                    grad = grad.index_fill(0, same_t, 0.0)
+                flat_keep = torch.from_numpy(np.nonzero(keep_row.reshape(-1))[0]).to(device)
+                grad = grad.reshape(2 * n_real, 3, size, n_radial).index_select(0, flat_keep)
+                sample = np.repeat(np.arange(n_real), 2).reshape(n_real, 2)
+                atom = np.stack([first[real_rows], second[real_rows]], axis=1)
+                sample, atom = sample[keep_row], atom[keep_row]
+                block.add_gradient(
+                    "positions",
+                    TensorBlock(
+                        grad,
+                        _labels(
+                            ["sample", "system", "atom"],
+                            [sample, batch.system_of[atom], batch.local_index[atom]],
+                        ),
+                        [_XYZ, _component(l)],
+                        properties[l],
+                    ),
+                )
+            if want_strain:
+                strain = _strain_contribution(vectors.index_select(0, index), pair_gradient)
+                if n_self > 0:
+                    strain = torch.cat(
+                        [strain, strain.new_zeros((n_self, 3, 3, size, n_radial))]
+                    )
+                block.add_gradient(
+                    "strain",
+                    TensorBlock(
+                        strain,
+                        _labels(["sample"], [np.arange(len(rows))]),
+                        [_XYZ_2, _XYZ_1, _component(l)],
+                        properties[l],
+                    ),
+                )
+            blocks.append(block)
+
+        key_labels = Labels(
+            _PAIR_KEY_NAMES,
+            np.array([(l, 1, a, b) for l, a, b in keys], dtype=np.int32).reshape(-1, 4),
+        )
+        return TensorMap(key_labels, blocks)
