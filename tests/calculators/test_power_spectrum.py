@@ -1,0 +1,409 @@
+"""SOAP power spectrum and radial spectrum: values and gradients against featomic 0.6.7
+(reference files from ``tests/data/generate_power_spectrum.py``), the product rule on
+featomic's own expansion, finite differences, invariances and autograd."""
+
+import json
+import os
+
+import ase
+import numpy as np
+import pytest
+import torch
+
+import blocktensor
+from blocktensor import Labels, TensorBlock, TensorMap
+from calculators.power_spectrum import (
+    SoapPowerSpectrum,
+    SoapRadialSpectrum,
+    power_spectrum_from_expansion,
+    radial_spectrum_from_expansion,
+)
+
+DATA = os.path.join(os.path.dirname(__file__), "..", "data", "power_spectrum")
+NAMES = ["methanol", "water_methane", "nacl", "silicon"]
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+with open(os.path.join(DATA, "hypers.json")) as _file:
+    HYPERS = json.load(_file)["soap"]
+with open(os.path.join(DATA, "structures.json")) as _file:
+    STRUCTURES = json.load(_file)
+
+
+def structure(name):
+    data = STRUCTURES[name]
+    return ase.Atoms(numbers=data["numbers"], positions=data["positions"],
+                     cell=data["cell"], pbc=data["pbc"])
+
+
+def reference(name, suffix):
+    return blocktensor.load(os.path.join(DATA, f"{name}_{suffix}.mts"))
+
+
+def gradients_for(name):
+    return ["positions"] + (["strain"] if structure(name).pbc.any() else [])
+
+
+def as_numpy(values):
+    return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values
+
+
+def assert_same(mine, expected, rtol, gradient_rtol=None):
+    """Same metadata (including order), values within ``rtol`` of the largest reference
+    value of each block (featomic's own splines limit the agreement to about 1e-8 on the
+    values), gradients within ``gradient_rtol``."""
+    gradient_rtol = rtol if gradient_rtol is None else gradient_rtol
+    assert mine.keys == expected.keys
+    for (key, block), (_, ref) in zip(mine.items(), expected.items()):
+        assert block.samples == ref.samples, key
+        assert block.properties == ref.properties, key
+        scale = max(np.abs(ref.values).max(), 1e-300)
+        np.testing.assert_allclose(as_numpy(block.values), ref.values, rtol=0,
+                                   atol=rtol * scale, err_msg=str(key))
+        assert sorted(block.gradients_list()) == sorted(ref.gradients_list())
+        for parameter, ref_gradient in ref.gradients():
+            gradient = block.gradient(parameter)
+            assert gradient.samples == ref_gradient.samples, (key, parameter)
+            assert [c.names for c in gradient.components] == [
+                c.names for c in ref_gradient.components
+            ]
+            scale = max(np.abs(ref_gradient.values).max(), 1e-300)
+            np.testing.assert_allclose(as_numpy(gradient.values), ref_gradient.values,
+                                       rtol=0, atol=gradient_rtol * scale,
+                                       err_msg=f"{key} {parameter}")
+
+
+def expansion_to_torch(expansion, device="cpu"):
+    return expansion.to(arrays="torch", device=device)
+
+
+# ----------------------------------------------------------------- from featomic's expansion
+@pytest.mark.parametrize("name", NAMES)
+def test_power_spectrum_of_featomic_expansion(name):
+    spectrum = SoapPowerSpectrum.compute_from_expansion(reference(name, "expansion"))
+    assert isinstance(spectrum.block(0).values, np.ndarray)
+    assert_same(spectrum, reference(name, "power_spectrum"), rtol=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ["water_methane", "nacl"])
+def test_power_spectrum_of_torch_expansion(name, device):
+    expansion = expansion_to_torch(reference(name, "expansion"), device)
+    spectrum = power_spectrum_from_expansion(expansion)
+    assert isinstance(spectrum.block(0).values, torch.Tensor)
+    assert str(spectrum.block(0).values.device).startswith(device)
+    assert_same(spectrum, reference(name, "power_spectrum"), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_radial_spectrum_of_featomic_expansion(name):
+    spectrum = SoapRadialSpectrum.compute_from_expansion(reference(name, "expansion"))
+    assert_same(spectrum, reference(name, "radial_spectrum"), rtol=1e-14)
+
+
+def test_normalisation_by_hand():
+    """p = (-1)^l / sqrt(2l + 1) Σ_m c1_m c2_m, times sqrt(2) across neighbour types."""
+    expansion = reference("water_methane", "expansion")
+    spectrum = power_spectrum_from_expansion(expansion)
+    block = spectrum.block(center_type=1, neighbor_1_type=1, neighbor_2_type=8)
+    sample = block.samples.values[0]
+    for o3_lambda in range(HYPERS["basis"]["max_angular"] + 1):
+        c_1 = expansion.block(o3_lambda=o3_lambda, center_type=1, neighbor_type=1)
+        c_8 = expansion.block(o3_lambda=o3_lambda, center_type=1, neighbor_type=8)
+        v_1 = c_1.values[c_1.samples.position(sample)]
+        v_8 = c_8.values[c_8.samples.position(sample)]
+        expected = (-1) ** o3_lambda / np.sqrt(2 * o3_lambda + 1) * np.sqrt(2) * v_1.T @ v_8
+        columns = block.properties.select(Labels("l", [[o3_lambda]]))
+        np.testing.assert_allclose(block.values[0, columns], expected.ravel(), rtol=1e-13)
+
+
+def _padded_to_all_centers(expansion):
+    """Every block lists every centre of its type, with zero rows for missing ones (the
+    layout of blocktensor's SphericalExpansion)."""
+    keys = expansion.keys
+    blocks = []
+    for key, block in expansion.items():
+        same_center = [
+            b.samples.values for k, b in expansion.items()
+            if k["center_type"] == key["center_type"]
+        ]
+        all_samples = np.unique(np.concatenate(same_center), axis=0)
+        samples = Labels(["system", "atom"], all_samples)
+        rows = samples.positions(block.samples)
+        values = np.zeros((len(samples),) + block.values.shape[1:])
+        values[rows] = block.values
+        new = TensorBlock(values, samples, block.components, block.properties)
+        for parameter, gradient in block.gradients():
+            metadata = gradient.samples.values.copy()
+            metadata[:, 0] = rows[metadata[:, 0]]
+            if parameter == "positions":
+                # the centre's own (zero) row for the added samples
+                missing = np.setdiff1d(np.arange(len(samples)), rows)
+                extra = np.stack([missing, all_samples[missing, 0], all_samples[missing, 1]],
+                                 axis=1)
+                metadata = np.concatenate([metadata, extra])
+                gradient_values = np.concatenate(
+                    [gradient.values, np.zeros((len(missing),) + gradient.values.shape[1:])]
+                )
+            else:
+                full = np.zeros((len(samples),) + gradient.values.shape[1:])
+                full[rows] = gradient.values
+                metadata = np.arange(len(samples)).reshape(-1, 1)
+                gradient_values = full
+            order = np.lexsort(metadata.T[::-1])
+            new.add_gradient(parameter, TensorBlock(
+                gradient_values[order], Labels(gradient.samples.names, metadata[order]),
+                gradient.components, gradient.properties,
+            ))
+        blocks.append(new)
+    return TensorMap(keys, blocks)
+
+
+@pytest.mark.parametrize("name", ["water_methane", "nacl"])
+def test_expansion_with_zero_rows_gives_featomic_samples(name):
+    padded = _padded_to_all_centers(reference(name, "expansion"))
+    assert_same(power_spectrum_from_expansion(padded), reference(name, "power_spectrum"),
+                rtol=1e-12)
+    assert_same(radial_spectrum_from_expansion(padded), reference(name, "radial_spectrum"),
+                rtol=1e-14)
+
+
+@pytest.mark.parametrize("name, parameter", [("water_methane", "positions"),
+                                             ("nacl", "positions"), ("nacl", "strain")])
+def test_gradients_are_the_product_rule(name, parameter):
+    """Moving the expansion along its own gradient and differencing the power spectrum
+    (quadratic in the expansion, so central differences are exact) gives the gradient."""
+    expansion = reference(name, "expansion")
+    spectrum = power_spectrum_from_expansion(expansion)
+    step = 1e-3
+    if parameter == "positions":
+        directions = [(atom, xyz) for atom in (0, 3) for xyz in range(3)]
+    else:
+        directions = [((a, b),) for a, b in [(0, 0), (0, 1), (2, 1)]]
+    for direction in directions:
+        moved = []
+        for sign in (+1, -1):
+            blocks = []
+            for block in expansion.blocks():
+                gradient = block.gradient(parameter)
+                values = block.values.copy()
+                if parameter == "positions":
+                    atom, xyz = direction
+                    rows = np.nonzero(gradient.samples.column("atom") == atom)[0]
+                    parents = gradient.samples.column("sample")[rows]
+                    values[parents] += sign * step * gradient.values[rows, xyz]
+                else:
+                    (a, b), = direction
+                    parents = gradient.samples.column("sample")
+                    values[parents] += sign * step * gradient.values[:, a, b]
+                blocks.append(TensorBlock(values, block.samples, block.components,
+                                          block.properties))
+            moved.append(power_spectrum_from_expansion(TensorMap(expansion.keys, blocks)))
+        for key, block in spectrum.items():
+            difference = (moved[0].block(key).values - moved[1].block(key).values) / (2 * step)
+            gradient = block.gradient(parameter)
+            expected = np.zeros_like(block.values)
+            if parameter == "positions":
+                atom, xyz = direction
+                rows = np.nonzero(gradient.samples.column("atom") == atom)[0]
+                expected[gradient.samples.column("sample")[rows]] = gradient.values[rows, xyz]
+            else:
+                (a, b), = direction
+                expected[gradient.samples.column("sample")] = gradient.values[:, a, b]
+            np.testing.assert_allclose(difference, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_selected_keys():
+    expansion = reference("water_methane", "expansion")
+    selection = Labels(["neighbor_1_type"], [[8]])
+    spectrum = power_spectrum_from_expansion(expansion, selected_keys=selection)
+    assert spectrum.keys.values.tolist() == [[1, 8, 8], [8, 8, 8]]
+    full = power_spectrum_from_expansion(expansion)
+    np.testing.assert_array_equal(
+        spectrum.block(0).values,
+        full.block(center_type=1, neighbor_1_type=8, neighbor_2_type=8).values,
+    )
+
+
+def test_bad_expansions():
+    expansion = reference("methanol", "expansion")
+    with pytest.raises(TypeError, match="`expansion` must be a blocktensor.TensorMap"):
+        power_spectrum_from_expansion(expansion.block(0))
+    spectrum = power_spectrum_from_expansion(expansion)
+    with pytest.raises(ValueError, match="must have keys .*found \\['center_type'"):
+        power_spectrum_from_expansion(spectrum)
+    with pytest.raises(ValueError, match="`selected_keys` may only use the names"):
+        power_spectrum_from_expansion(expansion, selected_keys=Labels("l", [[0]]))
+    pseudo = TensorMap(
+        Labels(expansion.keys.names, expansion.keys.values * np.array([1, -1, 1, 1])),
+        [block.copy() for block in expansion.blocks()],
+    )
+    with pytest.raises(ValueError, match="o3_sigma = 1"):
+        power_spectrum_from_expansion(pseudo)
+
+
+# ----------------------------------------------------------------- the full calculators
+def _calculator():
+    pytest.importorskip("calculators.spherical_expansion")
+    return SoapPowerSpectrum(**HYPERS)
+
+
+@pytest.fixture(scope="module")
+def calculator():
+    return _calculator()
+
+
+@pytest.fixture(scope="module")
+def radial_calculator():
+    pytest.importorskip("calculators.spherical_expansion")
+    return SoapRadialSpectrum(cutoff=HYPERS["cutoff"], density=HYPERS["density"],
+                              basis={"radial": HYPERS["basis"]["radial"]})
+
+
+# The spherical expansion agrees with featomic to ~1e-8 on values and ~1e-6 on gradients
+# (featomic's splined radial integrals); the power spectrum inherits that.
+@pytest.mark.parametrize("name", NAMES)
+def test_power_spectrum_matches_featomic(calculator, name):
+    spectrum = calculator.compute(structure(name), gradients=gradients_for(name))
+    assert_same(spectrum, reference(name, "power_spectrum"), rtol=1e-6, gradient_rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_radial_spectrum_matches_featomic(radial_calculator, name):
+    spectrum = radial_calculator.compute(structure(name), gradients=gradients_for(name))
+    assert_same(spectrum, reference(name, "radial_spectrum"), rtol=1e-6, gradient_rtol=1e-5)
+
+
+def _displaced(atoms, atom, xyz, step):
+    moved = atoms.copy()
+    moved.positions[atom, xyz] += step
+    return moved
+
+
+@pytest.mark.parametrize("name", ["water_methane", "nacl"])
+def test_positions_gradients_finite_differences(calculator, name):
+    atoms = structure(name)
+    spectrum = calculator.compute(atoms, gradients=["positions"])
+    step = 1e-5
+    directions = [(atom, xyz) for atom in (0, 5) for xyz in range(3)]
+    frames = []
+    for atom, xyz in directions:
+        frames += [_displaced(atoms, atom, xyz, step), _displaced(atoms, atom, xyz, -step)]
+    moved = calculator.compute(frames)
+    for index, (atom, xyz) in enumerate(directions):
+        for key, block in spectrum.items():
+            values = {}
+            for sign, system in ((+1, 2 * index), (-1, 2 * index + 1)):
+                moved_block = moved.block(key)
+                rows = moved_block.samples.select(Labels("system", [[system]]))
+                atoms_of = moved_block.samples.values[rows, 1]
+                full = np.zeros(block.values.shape)
+                full[block.samples.positions(np.stack([np.zeros_like(atoms_of), atoms_of], 1))] = (
+                    as_numpy(moved_block.values[rows])
+                )
+                values[sign] = full
+            difference = (values[1] - values[-1]) / (2 * step)
+            gradient = block.gradient("positions")
+            expected = np.zeros(block.values.shape)
+            rows = np.nonzero(gradient.samples.column("atom") == atom)[0]
+            expected[gradient.samples.column("sample")[rows]] = as_numpy(
+                gradient.values[rows, xyz]
+            )
+            scale = max(np.abs(as_numpy(gradient.values)).max(), 1e-12)
+            np.testing.assert_allclose(difference, expected, rtol=0, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("name", ["nacl", "silicon"])
+def test_strain_gradients_finite_differences(calculator, name):
+    atoms = structure(name)
+    spectrum = calculator.compute(atoms, gradients=["strain"])
+    step = 1e-5
+    directions = [(0, 0), (0, 1), (1, 2), (2, 2)]
+    frames = []
+    for a, b in directions:
+        for sign in (+1, -1):
+            strain = np.eye(3)
+            strain[a, b] += sign * step
+            moved = atoms.copy()
+            moved.set_cell(atoms.cell[:] @ strain, scale_atoms=False)
+            moved.positions = atoms.positions @ strain
+            frames.append(moved)
+    moved = calculator.compute(frames)
+    for index, (a, b) in enumerate(directions):
+        for key, block in spectrum.items():
+            moved_block = moved.block(key)
+            plus = moved_block.samples.select(Labels("system", [[2 * index]]))
+            minus = moved_block.samples.select(Labels("system", [[2 * index + 1]]))
+            difference = as_numpy(moved_block.values[plus] - moved_block.values[minus])
+            difference /= 2 * step
+            gradient = as_numpy(block.gradient("strain").values)
+            # featomic's layout: components (xyz_2, xyz_1), r' = r (1 + ε)
+            expected = gradient[:, a, b]
+            scale = max(np.abs(gradient).max(), 1e-12)
+            np.testing.assert_allclose(difference, expected, rtol=0, atol=1e-6 * scale)
+
+
+def test_rotation_translation_permutation_invariance(calculator):
+    atoms = structure("water_methane")
+    spectrum = calculator.compute(atoms)
+    rng = np.random.default_rng(7)
+    rotation, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    moved = atoms.copy()
+    moved.positions = atoms.positions @ rotation.T + np.array([1.0, -2.0, 0.5])
+    rotated = calculator.compute(moved)
+    permutation = rng.permutation(len(atoms))
+    permuted = calculator.compute(atoms[permutation])
+    for key, block in spectrum.items():
+        np.testing.assert_allclose(as_numpy(rotated.block(key).values),
+                                   as_numpy(block.values), rtol=0, atol=1e-12)
+        other = permuted.block(key)
+        # permuted atom p is original atom permutation[p]
+        original = np.stack([other.samples.values[:, 0],
+                             permutation[other.samples.values[:, 1]]], axis=1)
+        rows = block.samples.positions(original)
+        assert np.all(rows >= 0)
+        np.testing.assert_allclose(as_numpy(other.values), as_numpy(block.values)[rows],
+                                   rtol=0, atol=1e-13)
+
+
+def test_autograd_agrees_with_explicit_gradients(calculator):
+    from calculators.system import System
+
+    atoms = structure("nacl")
+    system = System.from_ase(atoms)
+    system.positions.requires_grad_(True)
+    spectrum = calculator.compute(system, gradients=["positions"])
+    rng = np.random.default_rng(3)
+    loss = 0.0
+    explicit = torch.zeros((len(atoms), 3), dtype=torch.float64)
+    for block in spectrum.blocks():
+        weights = torch.from_numpy(rng.normal(size=block.values.shape))
+        loss = loss + (weights * block.values).sum()
+        gradient = block.gradient("positions")
+        atoms_index = torch.from_numpy(gradient.samples.column("atom").astype(np.int64))
+        parents = torch.from_numpy(gradient.samples.column("sample").astype(np.int64))
+        contribution = (gradient.values.detach() * weights[parents][:, None, :]).sum(-1)
+        explicit.index_add_(0, atoms_index, contribution)
+    (autograd,) = torch.autograd.grad(loss, system.positions)
+    torch.testing.assert_close(autograd, explicit, rtol=1e-10, atol=1e-10)
+
+
+def test_calculator_errors(calculator):
+    with pytest.raises(ValueError, match="`gradients` may contain"):
+        calculator.compute(structure("methanol"), gradients=["cell_vectors"])
+    pytest.importorskip("calculators.spherical_expansion")
+    with pytest.raises(ValueError, match="`basis` of the radial spectrum only takes"):
+        SoapRadialSpectrum(cutoff=HYPERS["cutoff"], density=HYPERS["density"],
+                           basis=HYPERS["basis"])
+
+
+def test_selected_samples(calculator):
+    atoms = structure("water_methane")
+    full = calculator.compute(atoms, gradients=["positions"])
+    selection = Labels(["atom"], [[0], [4], [6]])
+    selected = calculator.compute(atoms, gradients=["positions"], selected_samples=selection)
+    for key, block in selected.items():
+        assert set(block.samples.column("atom").tolist()) <= {0, 4, 6}
+        reference_block = full.block(key)
+        rows = reference_block.samples.positions(block.samples)
+        np.testing.assert_allclose(as_numpy(block.values),
+                                   as_numpy(reference_block.values)[rows], atol=1e-14)
