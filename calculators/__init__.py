@@ -7,3 +7,4 @@ from .spherical_expansion import SphericalExpansion, SphericalExpansionByPair  #
 from .power_spectrum import SoapPowerSpectrum, SoapRadialSpectrum  # noqa: F401
 from .composition import AtomicComposition  # noqa: F401
 from .sorted_distances import SortedDistances  # noqa: F401
+from .equivariant_power_spectrum import EquivariantPowerSpectrum  # noqa: F401
