@@ -208,3 +208,30 @@ def test_repr_and_print():
     assert "2 entries" in repr(labels)
     long = Labels.range("n", 100).print(max_entries=4)
     assert "..." in long and "99" in long
+
+
+@given(rows_strategy)
+@settings(max_examples=80, deadline=None)
+def test_construction_rejects_exactly_the_duplicated_rows(rows):
+    values = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    if len(set(rows)) == len(rows):
+        labels = Labels(["a", "b", "c"], values)
+        assert labels.values.tolist() == values.tolist()
+        assert labels.values.dtype == np.int32
+    else:
+        first_repeat = next(i for i, row in enumerate(rows) if row in rows[:i])
+        with pytest.raises(ValueError, match=f"at rows {rows.index(rows[first_repeat])} and "
+                                             f"{first_repeat}"):
+            Labels(["a", "b", "c"], values)
+
+
+@given(st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=10))
+@settings(max_examples=50, deadline=None)
+def test_out_of_int32_values_are_never_wrapped(column):
+    values = np.array(column, dtype=np.int64).reshape(-1, 1)
+    fits = all(-(2**31) <= v < 2**31 for v in column)
+    if fits and len(set(column)) == len(column):
+        assert Labels(["a"], values)["a"].tolist() == column
+    elif not fits:
+        with pytest.raises(ValueError, match="int32"):
+            Labels(["a"], values)
