@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 import blocktensor
+from _timing import best_time  # noqa: E402
 
 try:
     import metatensor
@@ -22,13 +23,6 @@ except ImportError:  # the reference is optional
     metatensor = None
 
 
-def best_time(function, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def report(name, ours, theirs=None, unit="s"):

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from blocktensor.o3 import spherical_harmonics
+from _timing import best_time  # noqa: E402
 
 try:
     import sphericart.torch as sphericart_torch
@@ -32,15 +33,6 @@ except ImportError:
     sphericart_numpy = None
 
 
-def best_time(function, repeat):
-    """Smallest wall time over ``repeat`` calls, after one warm-up call."""
-    function()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def _report(name, seconds, reference_seconds, reference_name):

@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import blocktensor  # noqa: E402
+from _timing import best_time  # noqa: E402
 import blocktensor.operations as operations  # noqa: E402
 
 try:
@@ -37,13 +38,6 @@ except ImportError:  # the reference is optional
     metatensor = None
 
 
-def best_time(function, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def report(name, ours, theirs=None):
