@@ -10,7 +10,6 @@ File I/O is also compared to plain ``numpy.save``/``numpy.load`` of the same arr
 import argparse
 import os
 import tempfile
-import time
 
 import numpy as np
 

@@ -14,7 +14,6 @@ it in ``SECTIONS``.
 """
 
 import argparse
-import time
 
 import numpy as np
 import torch

@@ -21,7 +21,6 @@ Cases:
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
