@@ -275,18 +275,22 @@ def compute_pairs(
 
         all_first, all_second, all_images = [], [], []
         cutoff_sq = cutoff * cutoff
+        n_offsets = offsets.shape[0]
         for start in range(0, n_atoms, chunk):
-            first = torch.arange(start, min(start + chunk, n_atoms), device=device)
-            target = atom_bin3[first][:, None, :] + offsets[None, :, :]
+            stop = min(start + chunk, n_atoms)
+            # (atom, stencil offset) entries; index_select is much faster than
+            # advanced indexing for these gathers
+            target = (atom_bin3[start:stop, None, :] + offsets[None, :, :]).reshape(-1, 3)
             images = torch.div(target, n_bins_t, rounding_mode="floor")
             images = torch.where(periodic_mask, images, torch.zeros_like(images))
             target = target - images * n_bins_t
-            valid = ((target >= 0) & (target < n_bins_t)).all(dim=2)
-            pair_first = first[:, None].expand(-1, offsets.shape[0])[valid]
-            images = images[valid]
-            target = target[valid]
+            valid = ((target >= 0) & (target < n_bins_t)).all(dim=1)
+            entries = torch.nonzero(valid).flatten()
+            pair_first = torch.div(entries, n_offsets, rounding_mode="floor") + start
+            images = images.index_select(0, entries)
+            target = target.index_select(0, entries)
             target_bin = (target[:, 0] * n_bins[1] + target[:, 1]) * n_bins[2] + target[:, 2]
-            counts = bin_count[target_bin]
+            counts = bin_count.index_select(0, target_bin)
             n_candidates = int(counts.sum())
             if n_candidates == 0:
                 continue
@@ -294,25 +298,30 @@ def compute_pairs(
                 torch.arange(counts.shape[0], device=device), counts, output_size=n_candidates
             )
             owner_start = torch.cumsum(counts, 0) - counts
-            rank = torch.arange(n_candidates, device=device) - owner_start[owner]
-            second = atoms_by_bin[bin_start[target_bin[owner]] + rank]
-            first_c = pair_first[owner]
-            images_c = images[owner]
+            rank = torch.arange(n_candidates, device=device) - owner_start.index_select(0, owner)
+            second = atoms_by_bin.index_select(
+                0, bin_start.index_select(0, target_bin).index_select(0, owner) + rank
+            )
+            first_c = pair_first.index_select(0, owner)
+            shift = images.to(work_dtype) @ binning
             vectors = (
-                wrapped_positions[second]
-                - wrapped_positions[first_c]
-                + images_c.to(work_dtype) @ binning
+                wrapped_positions.index_select(0, second)
+                - wrapped_positions.index_select(0, first_c)
+                + shift.index_select(0, owner)
             )
-            distance_sq = (vectors * vectors).sum(dim=1)
-            keep = (distance_sq < cutoff_sq) & ~(
-                (first_c == second) & (images_c == 0).all(dim=1)
-            )
-            all_first.append(first_c[keep])
-            all_second.append(second[keep])
-            all_images.append(images_c[keep])
-            overlapping = keep & (distance_sq < _OVERLAP_DISTANCE**2)
+            # a reduction over a length-3 axis is slow in torch; sum the columns instead
+            squares = vectors * vectors
+            distance_sq = squares[:, 0] + squares[:, 1] + squares[:, 2]
+            zero_image = (images == 0).all(dim=1).index_select(0, owner)
+            keep = (distance_sq < cutoff_sq) & ~((first_c == second) & zero_image)
+            kept = torch.nonzero(keep).flatten()
+            all_first.append(first_c.index_select(0, kept))
+            all_second.append(second.index_select(0, kept))
+            all_images.append(images.index_select(0, owner.index_select(0, kept)))
+            kept_distance_sq = distance_sq.index_select(0, kept)
+            overlapping = kept_distance_sq < _OVERLAP_DISTANCE**2
             if bool(overlapping.any()):
-                where = int(torch.nonzero(overlapping)[0, 0])
+                where = int(kept[torch.nonzero(overlapping)[0, 0]])
                 i, j = int(first_c[where]), int(second[where])
                 prefix = "" if system_index is None else f"system {system_index}: "
                 raise ValueError(
@@ -413,8 +422,62 @@ def neighbor_lists(systems, cutoff: float, full_list: bool = True) -> List[Neigh
     ]
 
 
+# non-periodic systems up to this size use one all-pairs search for all of them (n²
+# candidates each): with many small molecules the per-system overhead of the cell list
+# would dominate
+_SMALL_SYSTEM = 128
+
+
+def _small_systems_pairs(systems: List[System], indexes: List[int], cutoff: float):
+    """All-pairs search over the non-periodic ``systems[indexes]`` at once.
+
+    Returns ``(system, first_atom, second_atom, vectors)`` with atom indices local to
+    their system, ordered by system then (first_atom, second_atom).
+    """
+    device = systems[0].device
+    sizes = torch.tensor([len(systems[i]) for i in indexes], dtype=torch.int64, device=device)
+    system_index = torch.tensor(indexes, dtype=torch.int64, device=device)
+    counts = sizes * sizes
+    total = int(counts.sum())
+    owner = torch.repeat_interleave(
+        torch.arange(len(indexes), device=device), counts, output_size=total
+    )
+    rank = torch.arange(total, device=device) - (torch.cumsum(counts, 0) - counts)[owner]
+    owner_size = sizes[owner]
+    first = torch.div(rank, owner_size, rounding_mode="floor")
+    second = rank - first * owner_size
+    different = first != second
+    owner, first, second = owner[different], first[different], second[different]
+    positions = torch.cat([systems[i].positions for i in indexes])
+    local_offsets = torch.cumsum(sizes, 0) - sizes
+    first_global = first + local_offsets[owner]
+    second_global = second + local_offsets[owner]
+    with torch.no_grad():
+        detached = positions.detach().to(torch.float64)
+        difference = detached[second_global] - detached[first_global]
+        squares = difference * difference
+        distance_sq = squares[:, 0] + squares[:, 1] + squares[:, 2]
+        keep = distance_sq < cutoff * cutoff
+        overlapping = keep & (distance_sq < _OVERLAP_DISTANCE**2)
+        if bool(overlapping.any()):
+            where = int(torch.nonzero(overlapping)[0, 0])
+            raise ValueError(
+                f"system {int(system_index[owner[where]])}: atoms {int(first[where])} and "
+                f"{int(second[where])} overlap (distance "
+                f"{float(distance_sq[where]) ** 0.5:.3g} < {_OVERLAP_DISTANCE}); two atoms "
+                "can not share a position"
+            )
+    kept = torch.nonzero(keep).flatten()
+    vectors = positions[second_global[kept]] - positions[first_global[kept]]
+    return system_index[owner[kept]], first[kept], second[kept], vectors
+
+
 def batched_neighbor_list(systems, cutoff: float, full_list: bool = True) -> BatchedNeighborPairs:
     """Neighbour lists of many systems, concatenated with a ``system`` index.
+
+    Each system's pairs are ordered as :func:`neighbor_list` orders them. Small
+    non-periodic systems (molecules) are searched all together, so that datasets of many
+    molecules do not pay a per-system cost.
 
     Examples
     --------
@@ -424,21 +487,41 @@ def batched_neighbor_list(systems, cutoff: float, full_list: bool = True) -> Bat
     >>> pairs.system.tolist(), pairs.first_atom_global.tolist(), pairs.atom_offsets.tolist()
     ([0, 0], [0, 1], [0, 2])
     """
+    cutoff = _check_cutoff(cutoff)
     systems = as_systems(systems)
     if len(systems) == 0:
         raise ValueError("`systems` must contain at least one system, found none")
-    per_system = [
-        neighbor_list(system, cutoff, full_list, system_index=index)
-        for index, system in enumerate(systems)
-    ]
     device = systems[0].device
-    sizes = torch.tensor([len(p) for p in per_system], dtype=torch.int64, device=device)
     n_atoms = torch.tensor([len(s) for s in systems], dtype=torch.int64, device=device)
-    return BatchedNeighborPairs(
-        system=torch.repeat_interleave(torch.arange(len(systems), device=device), sizes),
-        first_atom=torch.cat([p.first_atom for p in per_system]),
-        second_atom=torch.cat([p.second_atom for p in per_system]),
-        cell_shifts=torch.cat([p.cell_shifts for p in per_system]),
-        vectors=torch.cat([p.vectors for p in per_system]),
-        atom_offsets=torch.cumsum(n_atoms, 0) - n_atoms,
-    )
+    small = [
+        index
+        for index, system in enumerate(systems)
+        if 0 < len(system) <= _SMALL_SYSTEM and not bool(system.pbc.any())
+    ]
+    small_set = set(small)
+    parts = []  # (system, first, second, shifts, vectors)
+    if small:
+        system, first, second, vectors = _small_systems_pairs(systems, small, cutoff)
+        if not full_list:
+            half = first < second
+            system, first, second, vectors = system[half], first[half], second[half], vectors[half]
+        shifts = torch.zeros((len(first), 3), dtype=torch.int64, device=device)
+        parts.append((system, first, second, shifts, vectors))
+    for index, system in enumerate(systems):
+        if index in small_set:
+            continue
+        pairs = neighbor_list(system, cutoff, full_list, system_index=index)
+        parts.append(
+            (
+                torch.full_like(pairs.first_atom, index),
+                pairs.first_atom,
+                pairs.second_atom,
+                pairs.cell_shifts,
+                pairs.vectors,
+            )
+        )
+    merged = [torch.cat(column) for column in zip(*parts)]
+    if small and len(parts) > 1:
+        order = torch.argsort(merged[0], stable=True)
+        merged = [column[order] for column in merged]
+    return BatchedNeighborPairs(*merged, atom_offsets=torch.cumsum(n_atoms, 0) - n_atoms)

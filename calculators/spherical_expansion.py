@@ -18,12 +18,13 @@ of :mod:`blocktensor.o3`. This is the definition, normalisation and metadata of 
 are accepted unchanged.
 
 How it is computed: one neighbour list for all systems; spherical harmonics, radial
-integrals and cutoff values of all pairs at once; for each ``l`` the pair contributions
-``(n_pairs, 2l + 1, n_radial)`` are scattered with ``index_add_`` into one array whose rows
-are ``(neighbour type, centre)`` with centres sorted by type, so that every block is a
-contiguous slice of it. Position gradients ``∂c_i/∂r_j = −∂c_i/∂r_i = ∂c/∂r_ij`` and strain
-gradients ``Σ_j r_ij ⊗ ∂c/∂r_ij`` are scattered the same way from the same pair quantities
-(the analytic derivatives of the spherical harmonics and of the splines), and the values
+integrals and cutoff values of all pairs; the pairs are sorted by output row
+``(neighbour type, centre)`` (centres sorted by type, so that every block is a contiguous
+slice of one array) and the sums over neighbours are batched matrix products per ``l``
+over zero-padded per-row pair lists. Position gradients ``∂c_i/∂r_j = −∂c_i/∂r_i =
+∂c/∂r_ij`` (one element-wise row per pair, the centre's row as a sum) and strain gradients
+``Σ_j r_ij ⊗ ∂c/∂r_ij`` come from the same pair quantities (the analytic derivatives of the
+spherical harmonics and of the splines), and the values
 stay differentiable by torch autograd with respect to positions and cell.
 
 Metadata differs from featomic in one documented way: every block of a given
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import copy
 import math
+import mmap
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -45,7 +47,7 @@ from blocktensor import Labels, TensorBlock, TensorMap
 from blocktensor.o3 import spherical_harmonics
 
 from .cutoff import scaling_from_hypers, smoothing_from_hypers
-from ._expansion_pairs import all_pairs
+from .neighbors import batched_neighbor_list
 from .radial import RadialIntegral
 from .system import System, as_systems
 
@@ -63,8 +65,10 @@ _PAIR_SAMPLE_NAMES = [
 ]
 _KNOWN_GRADIENTS = ("positions", "strain")
 _Y00 = 1.0 / math.sqrt(4.0 * math.pi)
-# elements of the largest per-chunk temporary: ~8 MB in float64, cache-sized
-_CHUNK_ELEMENTS = 1 << 20
+# arrays larger than this are allocated with huge pages on CPU (see _zeros)
+_HUGE_PAGE_MIN_BYTES = 16 << 20
+# elements of the padded per-chunk temporaries of SphericalExpansion (~32 MB in float64)
+_PADDED_CHUNK_ELEMENTS = 1 << 22
 
 
 # ---------------------------------------------------------------------------------------
@@ -286,7 +290,7 @@ class _ExpansionBase(torch.nn.Module):
         device = self._reference.device
         systems = _convert_systems(systems, dtype, device)
         batch = _Batch(systems)
-        pairs = all_pairs(systems, self.radius)
+        pairs = batched_neighbor_list(systems, self.radius)
         return batch, pairs
 
     def _pair_expansion(self, vectors, angular_channels, need_gradients):
@@ -486,7 +490,7 @@ class SphericalExpansion(_ExpansionBase):
             )
             gradient_keys, inverse = np.unique(entry_keys, return_inverse=True)
             inverse = inverse.reshape(-1)
-            gradient_rows = (inverse[: len(kept)], inverse[len(kept) :][pair_rows_np])
+            gradient_rows = (inverse[: len(kept)], inverse[len(kept) :])
             gradient_value_row = gradient_keys // max(batch.total, 1)
             gradient_atom = gradient_keys - gradient_value_row * batch.total
 
@@ -563,13 +567,24 @@ class SphericalExpansion(_ExpansionBase):
     def _accumulate(
         self, vectors, pair_rows, n_rows, max_l, gradient_rows, n_gradient_rows, want_strain
     ):
-        """Scatter the pair contributions of all ``l ≤ max_l`` at once.
+        """Sum the pair contributions of all ``l ≤ max_l`` into their rows.
+
+        ``gradient_rows`` is ``None`` or ``(row of each pair's neighbour atom, row of
+        each value row's centre atom)`` in the positions-gradient array.
 
         Returns arrays ``values (n_rows, (max_l+1)², n_max)``, positions gradients
         ``(n_gradient_rows, 3, (max_l+1)², n_max)`` and strain gradients
         ``(n_rows, 3, 3, (max_l+1)², n_max)`` (``None`` when not requested), where
         ``n_max`` is the largest radial size (smaller ``l`` channels are zero-padded).
-        Pairs are processed in chunks so that the temporaries stay in cache.
+
+        Sums over the neighbours of a row are batched matrix products: the pairs are
+        sorted by row and laid out in a zero-padded ``(rows, slots, ...)`` array, so that
+        ``Σ_j Y_lm(j) R_ln(j)`` is ``Y_lᵀ R_l`` per row — a BLAS call per ``l`` instead of
+        materialising ``(pairs, lm, n)`` products and scattering them. The same product
+        gives the centre's own gradient row ``−Σ_j ∂c/∂r_ij`` and the strain
+        ``Σ_j r_ij ⊗ ∂c/∂r_ij``. Only the neighbour rows of the positions gradients, one
+        per pair, are written element-wise. Rows are processed in chunks so that the
+        padded temporaries stay small.
         """
         dtype, device = vectors.dtype, vectors.device
         n_lm = (max_l + 1) ** 2
@@ -580,29 +595,59 @@ class SphericalExpansion(_ExpansionBase):
         values = torch.zeros((n_rows, n_lm, n_max), dtype=dtype, device=device)
         positions_gradient = strain_gradient = None
         if want_positions:
-            positions_gradient = torch.zeros(
-                (n_gradient_rows, 3, n_lm, n_max), dtype=dtype, device=device
-            )
-            neighbor_rows = torch.from_numpy(gradient_rows[0]).to(device)
-            self_rows = torch.from_numpy(gradient_rows[1]).to(device)
+            positions_gradient = _zeros((n_gradient_rows, 3, n_lm, n_max), dtype, device)
         if want_strain:
-            strain_gradient = torch.zeros(
-                (n_rows, 3, 3, n_lm, n_max), dtype=dtype, device=device
-            )
+            strain_gradient = _zeros((n_rows, 3, 3, n_lm, n_max), dtype, device)
         if n_pairs == 0:
             return values, positions_gradient, strain_gradient
-        rows = torch.from_numpy(pair_rows).to(device)
-        # l of every packed (l, m) column, to spread the radial part over m
+
+        # non-empty rows, most pairs first: chunks of rows with similar numbers of pairs
+        # pad little; results are copied back to the rows afterwards
+        counts = np.bincount(pair_rows, minlength=n_rows)
+        row_order = np.argsort(-counts, kind="stable")
+        row_order = row_order[counts[row_order] > 0]
+        position_of_row = np.zeros(n_rows, dtype=np.int64)
+        position_of_row[row_order] = np.arange(len(row_order))
+        pair_position = position_of_row[pair_rows]
+        order = np.argsort(pair_position, kind="stable")
+        sorted_position = pair_position[order]
+        ordered_counts = counts[row_order]
+        row_start = np.zeros(len(row_order) + 1, dtype=np.int64)
+        np.cumsum(ordered_counts, out=row_start[1:])
+        rank = np.arange(n_pairs, dtype=np.int64) - row_start[sorted_position]
+        vectors = vectors.index_select(0, torch.from_numpy(order).to(device))
+        rows_t = torch.from_numpy(row_order).to(device)
+        if want_positions:
+            neighbor_rows = torch.from_numpy(gradient_rows[0][order]).to(device)
+            self_rows = torch.from_numpy(gradient_rows[1][row_order]).to(device)
+        # padded elements per slot: harmonics, and the angular parts of the gradients
+        slot_size = n_lm * (2 * 3 + 1 if need_gradients else 1)
+        if want_positions:
+            # plus the element-wise gradient of each pair
+            slot_size += 3 * n_lm * n_max
+        slots_per_chunk = max(1, _PADDED_CHUNK_ELEMENTS // slot_size)
+        # a chunk stops when its padded size reaches the budget or when rows have half
+        # the slots of its first row (at most half of any chunk is padding)
+        negative_counts = -ordered_counts
+        boundaries = [0]
+        while boundaries[-1] < len(row_order):
+            first = boundaries[-1]
+            slots = int(ordered_counts[first])
+            halved = int(np.searchsorted(negative_counts, -(slots // 2), side="left"))
+            boundaries.append(max(first + 1, min(first + slots_per_chunk // slots, halved)))
         l_of_column = torch.tensor(
             [l for l in range(max_l + 1) for _ in range(2 * l + 1)],  # noqa: E741
             dtype=torch.int64,
             device=device,
         )
-        chunk = max(1, _CHUNK_ELEMENTS // (n_lm * n_max * (12 if need_gradients else 1)))
-        for begin in range(0, n_pairs, chunk):
-            end = min(begin + chunk, n_pairs)
+        for row_begin, row_end in zip(boundaries[:-1], boundaries[1:]):
+            begin, end = int(row_start[row_begin]), int(row_start[row_end])
+            n_chunk_rows = row_end - row_begin
+            slots = int(ordered_counts[row_begin])
+            chunk_rows = rows_t[row_begin:row_end]
+            local_row = torch.from_numpy(sorted_position[begin:end] - row_begin).to(device)
+            local_rank = torch.from_numpy(rank[begin:end]).to(device)
             chunk_vectors = vectors[begin:end]
-            chunk_rows = rows[begin:end]
             distances = torch.linalg.vector_norm(chunk_vectors, dim=1)
             radial, radial_derivative = self._radial(distances, max_l, n_max, need_gradients)
             if need_gradients:
@@ -611,27 +656,78 @@ class SphericalExpansion(_ExpansionBase):
                 )
             else:
                 harmonics = spherical_harmonics(chunk_vectors, max_l)
-                harmonics_gradients = None
-            contribution, gradient = _pair_products(
-                harmonics, harmonics_gradients, radial, radial_derivative, chunk_vectors,
-                distances, l_of_column, need_gradients,
-            )
-            values.index_add_(0, chunk_rows, contribution)
+
+            slot = local_row * slots + local_rank
+            padded_harmonics = _padded(harmonics, slot, n_chunk_rows * slots)
+            padded_harmonics = padded_harmonics.view(n_chunk_rows, slots, n_lm)
+            padded_radial = _padded(radial.reshape(end - begin, -1), slot, n_chunk_rows * slots)
+            padded_radial = padded_radial.view(n_chunk_rows, slots, max_l + 1, n_max)
+            chunk_values = torch.empty((n_chunk_rows, n_lm, n_max), dtype=dtype, device=device)
+            _row_products(chunk_values, padded_harmonics, padded_radial, max_l, 1)
+            values.index_copy_(0, chunk_rows, chunk_values)
             if not need_gradients:
                 continue
+
+            # ∂(R_l(r) Y_lm(r̂))/∂r_a = R_l ∂_a Y_lm + R'_l u_a Y_lm
+            unit = chunk_vectors / distances[:, None]
+            unit_harmonics = unit[:, :, None] * harmonics[:, None, :]
             if want_positions:
-                positions_gradient.index_add_(0, neighbor_rows[begin:end], gradient)
-                positions_gradient.index_add_(0, self_rows[begin:end], gradient, alpha=-1.0)
+                spread = radial.index_select(1, l_of_column)
+                spread_derivative = radial_derivative.index_select(1, l_of_column)
+                pair_gradient = torch.mul(
+                    harmonics_gradients.contiguous()[..., None], spread[:, None]
+                )
+                pair_gradient.addcmul_(unit_harmonics[..., None], spread_derivative[:, None])
+                positions_gradient.index_add_(0, neighbor_rows[begin:end], pair_gradient)
+
+            # sums over the row's pairs of factor × gradient, factors (r_x, r_y, r_z)
+            # for the strain and -1 for the centre's own row; the angular parts of R and
+            # R' go in the first and second half of the slots, the factors on the
+            # (smaller) radial side
+            factors = []
             if want_strain:
-                strain_gradient.index_add_(
-                    0, chunk_rows, chunk_vectors[:, :, None, None, None] * gradient[:, None]
+                factors.append(chunk_vectors)
+            if want_positions:
+                factors.append(torch.full_like(distances, -1.0)[:, None])
+            factors = torch.cat(factors, dim=1).repeat(2, 1)
+            n_factors = factors.shape[1]
+            gradient_slot = local_row * (2 * slots) + local_rank
+            gradient_slot = torch.cat([gradient_slot, gradient_slot + slots])
+            angular = torch.stack([harmonics_gradients, unit_harmonics]).transpose(2, 3)
+            padded_angular = _padded(
+                angular.reshape(2 * (end - begin), n_lm * 3),
+                gradient_slot,
+                n_chunk_rows * 2 * slots,
+            ).view(n_chunk_rows, 2 * slots, n_lm * 3)
+            weighted_radial = (
+                torch.cat([radial, radial_derivative])[:, :, None, :] * factors[:, None, :, None]
+            )
+            padded_weighted_radial = _padded(
+                weighted_radial.reshape(2 * (end - begin), -1),
+                gradient_slot,
+                n_chunk_rows * 2 * slots,
+            ).view(n_chunk_rows, 2 * slots, max_l + 1, n_factors * n_max)
+            sums = torch.empty(
+                (n_chunk_rows, n_lm, 3, n_factors, n_max), dtype=dtype, device=device
+            )
+            _row_products(sums, padded_angular, padded_weighted_radial, max_l, 3)
+            if want_strain:
+                # strain[b, a] = Σ_j r_b ∂c/∂r_a: xyz_2 is b, the pair-vector direction
+                strain_gradient.index_copy_(
+                    0, chunk_rows, sums[:, :, :, :3].permute(0, 3, 2, 1, 4).contiguous()
+                )
+            if want_positions:
+                positions_gradient.index_add_(
+                    0,
+                    self_rows[row_begin:row_end],
+                    sums[:, :, :, -1].transpose(1, 2).contiguous(),
                 )
         return values, positions_gradient, strain_gradient
 
     def _radial(self, distances, max_l, n_max, need_derivatives):
         """``f_cut s I_nl`` and its distance derivative, (pairs, max_l + 1, n_max)."""
-        integrals, integral_derivatives = _evaluate_spline(
-            self.radial_integral.spline, distances, need_derivatives
+        integrals, integral_derivatives = self.radial_integral.spline.compute(
+            distances, need_derivatives
         )
         layout = _radial_layout(self.radial_sizes, max_l, n_max)
         if layout is None:
@@ -664,28 +760,52 @@ class SphericalExpansion(_ExpansionBase):
 
 
 
-def _pair_products(
-    harmonics, harmonics_gradients, radial, radial_derivative, vectors, distances,
-    l_of_column, need_gradients,
-):
-    """Pair contributions ``R_l Y_lm`` (pairs, lm, n) and their gradients
-    (pairs, 3, lm, n). Spreading the radial part over ``m`` with one gather and then
-    multiplying whole arrays is faster than per-``l`` products written in place."""
-    # the harmonics come function-major; products are faster on pair-major arrays
-    harmonics = harmonics.contiguous()
-    radial = radial.index_select(1, l_of_column)
-    contribution = harmonics[:, :, None] * radial
-    if not need_gradients:
-        return contribution, None
-    radial_derivative = radial_derivative.index_select(1, l_of_column)
-    unit = vectors / distances[:, None]
-    # ∂(R_l(r) Y_lm(r̂))/∂r_a = R'_l u_a Y_lm + R_l ∂_a Y_lm
-    gradient = harmonics_gradients.contiguous()[..., None] * radial[:, None]
-    gradient = gradient + (unit[:, :, None] * harmonics[:, None, :])[..., None] * (
-        radial_derivative[:, None]
-    )
-    return contribution, gradient
+def _zeros(shape, dtype, device):
+    """Zero-filled array; large CPU arrays come from a private anonymous mapping with
+    transparent huge pages requested.
 
+    Gradient arrays reach hundreds of MB and are written once: with 4 kB pages, the
+    page faults of the first touch cost more than computing them. Anonymous mappings
+    are zero-filled by the kernel, so no zeroing pass is needed either.
+    """
+    count = math.prod(shape)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    if (
+        torch.device(device).type != "cpu"
+        or count * itemsize < _HUGE_PAGE_MIN_BYTES
+        or not hasattr(mmap, "MADV_HUGEPAGE")
+    ):
+        return torch.zeros(shape, dtype=dtype, device=device)
+    try:
+        mapping = mmap.mmap(
+            -1, count * itemsize, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+        )
+        mapping.madvise(mmap.MADV_HUGEPAGE)
+    except (OSError, ValueError, AttributeError):
+        return torch.zeros(shape, dtype=dtype, device=device)
+    # the tensor keeps the mapping alive; it is unmapped when the tensor is freed
+    return torch.frombuffer(mapping, dtype=dtype, count=count).view(shape)
+
+
+def _padded(rows, slot, n_slots):
+    """``rows`` (n, ...) placed at ``slot`` of a zero array (n_slots, ...)."""
+    result = rows.new_zeros((n_slots,) + tuple(rows.shape[1:]))
+    return result.index_copy_(0, slot, rows)
+
+
+def _row_products(output, left, right, max_l, width):
+    """``output[r, lm, ...] = Σ_s left[r, s, lm, ...] right[r, s, l, :]`` for every ``l``.
+
+    ``left`` is (rows, slots, lm · width), ``right`` (rows, slots, max_l + 1, n);
+    ``output`` is (rows, lm, ..., n) with ``width`` elements between ``lm`` and ``n``.
+    """
+    n_rows = left.shape[0]
+    n_max = right.shape[-1]
+    left = left.reshape(n_rows, left.shape[1], -1)
+    flat_output = output.view(n_rows, -1, n_max)
+    for l in range(max_l + 1):  # noqa: E741
+        columns = slice(l * l * width, (l + 1) * (l + 1) * width)
+        flat_output[:, columns] = torch.bmm(left[:, :, columns].transpose(1, 2), right[:, :, l, :])
 
 
 def _radial_layout(radial_sizes, max_l, n_max):
@@ -700,45 +820,6 @@ def _radial_layout(radial_sizes, max_l, n_max):
     for l, size in enumerate(sizes):  # noqa: E741
         layout[l, :size] = offsets[l] + np.arange(size)
     return torch.from_numpy(layout.reshape(-1))
-
-
-_SPLINE_CACHE_ATTRIBUTE = "_expansion_polynomials"
-
-
-def _evaluate_spline(spline, x, need_derivatives):
-    """Evaluate a :class:`~calculators.splines.CubicHermiteSpline` from per-interval
-    polynomial coefficients: one gather per point instead of four, same values (the same
-    cubic in another basis), differentiable with respect to ``x``."""
-    cache = spline.__dict__.setdefault(_SPLINE_CACHE_ATTRIBUTE, {})
-    key = (x.dtype, x.device, spline.values.data_ptr())
-    coefficients = cache.get(key)
-    if coefficients is None:
-        cache.clear()
-        step = spline.step
-        values = spline.values.detach().to(torch.float64)
-        derivatives = spline.derivatives.detach().to(torch.float64) * step
-        p0, p1 = values[:-1], values[1:]
-        m0, m1 = derivatives[:-1], derivatives[1:]
-        coefficients = torch.stack(
-            [p0, m0, 3 * (p1 - p0) - 2 * m0 - m1, 2 * (p0 - p1) + m0 + m1], dim=1
-        )
-        coefficients = coefficients.reshape(coefficients.shape[0], -1).to(
-            dtype=x.dtype, device=x.device
-        )
-        cache[key] = coefficients
-    n_functions = spline.values.shape[1]
-    position = (x - spline.start) / spline.step
-    interval = torch.clamp(
-        torch.floor(position.detach()).to(torch.int64), 0, coefficients.shape[0] - 1
-    )
-    t = (position - interval.to(x.dtype))[:, None]
-    c = coefficients.index_select(0, interval).view(-1, 4, n_functions)
-    c0, c1, c2, c3 = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
-    values = ((c3 * t + c2) * t + c1) * t + c0
-    if not need_derivatives:
-        return values, None
-    derivatives = ((3 * c3 * t + 2 * c2) * t + c1) / spline.step
-    return values, derivatives
 
 
 def _type_pairs(first_types, second_types, present_types):

@@ -14,7 +14,7 @@ where it peaks) below a looser bound.
 
 from __future__ import annotations
 
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 import torch
@@ -99,8 +99,42 @@ class CubicHermiteSpline(torch.nn.Module):
             f"n_functions={self.n_functions}"
         )
 
-    def compute(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _coefficients(self, dtype, device) -> torch.Tensor:
+        """Per-interval power-basis coefficients ``(n_intervals, 4 · n_functions)``.
+
+        ``p(t) = c0 + c1 t + c2 t² + c3 t³`` is the same cubic as the Hermite form; one
+        gather per point fetches all four instead of four gathers of the grid tables.
+        Computed in float64 and cached per dtype/device (dropped when the tables move).
+        """
+        cache = self.__dict__.setdefault("_coefficient_cache", {})
+        key = (dtype, device, self.values.data_ptr(), self.values.device)
+        coefficients = cache.get(key)
+        if coefficients is None:
+            cache.clear()
+            values = self.values.detach().to(torch.float64)
+            derivatives = self.derivatives.detach().to(torch.float64) * self.step
+            p0, p1 = values[:-1], values[1:]
+            m0, m1 = derivatives[:-1], derivatives[1:]
+            coefficients = torch.stack(
+                [p0, m0, 3 * (p1 - p0) - 2 * m0 - m1, 2 * (p0 - p1) + m0 + m1], dim=1
+            )
+            coefficients = coefficients.reshape(coefficients.shape[0], -1).to(
+                dtype=dtype, device=device
+            )
+            cache[key] = coefficients
+        return coefficients
+
+    def compute(
+        self, x: torch.Tensor, compute_derivatives: bool = True
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Evaluate all functions at ``x`` (1-D).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            1-D points.
+        compute_derivatives : bool
+            Whether to also return the derivatives (``None`` in their place otherwise).
 
         Returns
         -------
@@ -110,26 +144,19 @@ class CubicHermiteSpline(torch.nn.Module):
         """
         if x.dim() != 1:
             raise ValueError(f"`x` must be 1-D, found shape {tuple(x.shape)}")
-        table_values = self.values.to(device=x.device, dtype=x.dtype)
-        table_derivatives = self.derivatives.to(device=x.device, dtype=x.dtype) * self.step
+        coefficients = self._coefficients(x.dtype, x.device)
         position = (x - self.start) / self.step
-        k = torch.clamp(torch.floor(position.detach()).to(torch.int64), 0, self.n_points - 2)
-        t = (position - k.to(x.dtype))[:, None]
-        t2 = t * t
-        t3 = t2 * t
-        p0 = table_values.index_select(0, k)
-        p1 = table_values.index_select(0, k + 1)
-        m0 = table_derivatives.index_select(0, k)
-        m1 = table_derivatives.index_select(0, k + 1)
-        values = (
-            (2 * t3 - 3 * t2 + 1) * p0
-            + (t3 - 2 * t2 + t) * m0
-            + (3 * t2 - 2 * t3) * p1
-            + (t3 - t2) * m1
+        interval = torch.clamp(
+            torch.floor(position.detach()).to(torch.int64), 0, self.n_points - 2
         )
-        derivatives = (
-            6 * (t2 - t) * (p0 - p1) + (3 * t2 - 4 * t + 1) * m0 + (3 * t2 - 2 * t) * m1
-        ) / self.step
+        t = (position - interval.to(x.dtype))[:, None]
+        c = coefficients.index_select(0, interval).view(-1, 4, self.n_functions)
+        c0, c1, c2, c3 = c.unbind(dim=1)
+        # Horner's scheme with fused multiply-adds
+        values = torch.addcmul(c0, torch.addcmul(c1, torch.addcmul(c2, c3, t), t), t)
+        if not compute_derivatives:
+            return values, None
+        derivatives = torch.addcmul(c1, torch.addcmul(2 * c2, 3 * c3, t), t) / self.step
         return values, derivatives
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -319,7 +319,10 @@ def as_systems(systems, dtype: Optional[torch.dtype] = None, device=None) -> Lis
     for index, item in enumerate(items):
         if isinstance(item, System):
             if dtype is not None or device is not None:
-                item = item.to(device=device, dtype=dtype)
+                try:
+                    item = item.to(device=device, dtype=dtype)
+                except (ValueError, TypeError, RuntimeError) as error:
+                    raise type(error)(f"system {index}: {error}") from error
             result.append(item)
             continue
         try:
@@ -339,17 +342,15 @@ def as_systems(systems, dtype: Optional[torch.dtype] = None, device=None) -> Lis
             f"`systems[{index}]` must be a calculators.System or an ase.Atoms, "
             f"found {type(item).__name__}"
         )
-    if len(result) > 1:
-        dtypes = {s.dtype for s in result}
-        if len(dtypes) > 1:
+    for index, system in enumerate(result[1:], start=1):
+        if system.dtype != result[0].dtype:
             raise TypeError(
-                f"`systems` must all share one dtype, found {sorted(map(str, dtypes))}; "
-                "pass dtype= to convert them"
+                f"`systems` must all share one dtype: system {index} is {system.dtype}, "
+                f"system 0 is {result[0].dtype}; pass dtype= to convert them"
             )
-        devices = {str(s.device) for s in result}
-        if len(devices) > 1:
+        if system.device != result[0].device:
             raise ValueError(
-                f"`systems` must all live on one device, found {sorted(devices)}; "
-                "pass device= to move them"
+                f"`systems` must all live on one device: system {index} is on "
+                f"{system.device}, system 0 on {result[0].device}; pass device= to move them"
             )
     return result
