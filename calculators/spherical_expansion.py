@@ -4,13 +4,16 @@ For every centre atom :math:`i` and neighbour type :math:`\alpha`,
 
 .. math::
 
-    c^{i\alpha}_{nlm} = \sum_{j \in \alpha,\, r_{ij} < r_c} f_\mathrm{cut}(r_{ij})\,
+    c^{i\alpha}_{nlm} = \sum_{j \in \alpha,\, r_{ij} < r_c} q_j\, f_\mathrm{cut}(r_{ij})\,
         s(r_{ij})\, I_{nl}(r_{ij})\, Y_{lm}(\hat r_{ij})
-        \;+\; \delta_{l0}\,\delta_{\alpha, \mathrm{type}(i)}\, w_\mathrm{center}\,
+        \;+\; \delta_{l0}\,\delta_{\alpha, \mathrm{type}(i)}\, q_i\, w_\mathrm{center}\,
         I_{n0}(0)\, Y_{00}
 
 with :math:`r_{ij} = r_j - r_i + S \cdot \mathrm{cell}` over all periodic images,
-:math:`f_\mathrm{cut}` the smoothing function, :math:`s` the optional radial scaling,
+:math:`q_j` the per-atom density weight of the systems (``System.weights``: charges,
+partial occupancies, learnable alchemical weights — values stay differentiable with respect
+to them; 1 when a system has none), :math:`f_\mathrm{cut}` the smoothing function,
+:math:`s` the optional radial scaling,
 :math:`I_{nl}` the splined radial integral of the atomic density
 (:class:`calculators.radial.RadialIntegral`) and :math:`Y_{lm}` the real spherical harmonics
 of :mod:`blocktensor.o3`. This is the definition, normalisation and metadata of featomic 0.6
@@ -157,6 +160,16 @@ class _Batch:
         ) if systems else np.zeros(0, dtype=np.int64)
         self.system_of = np.repeat(np.arange(len(systems), dtype=np.int64), self.n_atoms)
         self.local_index = np.arange(self.total, dtype=np.int64) - self.offsets[self.system_of]
+        # per-atom density weights (charges, occupancies, alchemical weights); atoms of
+        # systems without weights count 1. ``None`` when no system has weights.
+        self.weights = None
+        if any(s.weights is not None for s in systems):
+            self.weights = torch.cat(
+                [
+                    s.weights if s.weights is not None else torch.ones_like(s.positions[:, 0])
+                    for s in systems
+                ]
+            )
 
 
 def _convert_systems(systems, dtype, device) -> List[System]:
@@ -293,7 +306,21 @@ class _ExpansionBase(torch.nn.Module):
         pairs = batched_neighbor_list(systems, self.radius)
         return batch, pairs
 
-    def _pair_expansion(self, vectors, angular_channels, need_gradients):
+    def _distance_weights(self, distances, weights=None):
+        """``w_j f_cut(r) s(r)`` for every pair and its derivative with respect to ``r``:
+        smoothing, optional radial scaling and optional per-atom density weights of the
+        neighbours (``weights``, one per pair)."""
+        weight, weight_derivative = self.smoothing.compute(distances, self.radius)
+        if self.scaling is not None:
+            scale, scale_derivative = self.scaling.compute(distances)
+            weight_derivative = weight_derivative * scale + weight * scale_derivative
+            weight = weight * scale
+        if weights is not None:
+            weight = weight * weights
+            weight_derivative = weight_derivative * weights
+        return weight, weight_derivative
+
+    def _pair_expansion(self, vectors, angular_channels, need_gradients, weights=None):
         """Per-pair radial × angular factors.
 
         Returns ``(harmonics, harmonics_gradients, radial, radial_derivatives, unit)``
@@ -310,11 +337,7 @@ class _ExpansionBase(torch.nn.Module):
             harmonics = spherical_harmonics(vectors, max_l)
             harmonics_gradients = None
         integrals, integral_derivatives = self.radial_integral.compute(distances)
-        weight, weight_derivative = self.smoothing.compute(distances, self.radius)
-        if self.scaling is not None:
-            scale, scale_derivative = self.scaling.compute(distances)
-            weight_derivative = weight_derivative * scale + weight * scale_derivative
-            weight = weight * scale
+        weight, weight_derivative = self._distance_weights(distances, weights)
         radial, radial_derivatives = {}, {}
         for l in angular_channels:  # noqa: E741
             radial[l] = weight[:, None] * integrals[l]
@@ -470,6 +493,11 @@ class SphericalExpansion(_ExpansionBase):
         if len(kept) != len(first):
             vectors = vectors.index_select(0, torch.from_numpy(kept).to(device))
         n_rows = len(neighbor_types) * n_centers
+        pair_weights = None
+        if batch.weights is not None:
+            pair_weights = batch.weights.index_select(
+                0, torch.from_numpy(second[kept]).to(device)
+            )
 
         want_positions = "positions" in gradients
         want_strain = "strain" in gradients
@@ -502,6 +530,7 @@ class SphericalExpansion(_ExpansionBase):
             gradient_rows,
             len(gradient_keys) if want_positions else 0,
             want_strain,
+            pair_weights,
         )
 
         center_values = self._center_values(dtype, device)
@@ -522,7 +551,14 @@ class SphericalExpansion(_ExpansionBase):
                 )
             block_values = values[start:stop, lm, :n_radial]
             if l == 0 and center_type == neighbor_type:
-                block_values = block_values + center_values[None, None, :]
+                center_term = center_values[None, None, :]
+                if batch.weights is not None:
+                    atoms = centers[center_type_start[t] : center_type_stop[t]]
+                    center_weights = batch.weights.index_select(
+                        0, torch.from_numpy(atoms).to(device)
+                    )
+                    center_term = center_weights[:, None, None] * center_term
+                block_values = block_values + center_term
             block = TensorBlock(
                 block_values, sample_labels[center_type], [_component(l)], properties[l]
             )
@@ -565,12 +601,21 @@ class SphericalExpansion(_ExpansionBase):
         return TensorMap(key_labels, blocks)
 
     def _accumulate(
-        self, vectors, pair_rows, n_rows, max_l, gradient_rows, n_gradient_rows, want_strain
+        self,
+        vectors,
+        pair_rows,
+        n_rows,
+        max_l,
+        gradient_rows,
+        n_gradient_rows,
+        want_strain,
+        pair_weights=None,
     ):
         """Sum the pair contributions of all ``l ≤ max_l`` into their rows.
 
         ``gradient_rows`` is ``None`` or ``(row of each pair's neighbour atom, row of
-        each value row's centre atom)`` in the positions-gradient array.
+        each value row's centre atom)`` in the positions-gradient array. ``pair_weights``
+        (optional, one per pair) multiplies each neighbour's density.
 
         Returns arrays ``values (n_rows, (max_l+1)², n_max)``, positions gradients
         ``(n_gradient_rows, 3, (max_l+1)², n_max)`` and strain gradients
@@ -616,6 +661,8 @@ class SphericalExpansion(_ExpansionBase):
         np.cumsum(ordered_counts, out=row_start[1:])
         rank = np.arange(n_pairs, dtype=np.int64) - row_start[sorted_position]
         vectors = vectors.index_select(0, torch.from_numpy(order).to(device))
+        if pair_weights is not None:
+            pair_weights = pair_weights.index_select(0, torch.from_numpy(order).to(device))
         rows_t = torch.from_numpy(row_order).to(device)
         if want_positions:
             neighbor_rows = torch.from_numpy(gradient_rows[0][order]).to(device)
@@ -649,7 +696,13 @@ class SphericalExpansion(_ExpansionBase):
             local_rank = torch.from_numpy(rank[begin:end]).to(device)
             chunk_vectors = vectors[begin:end]
             distances = torch.linalg.vector_norm(chunk_vectors, dim=1)
-            radial, radial_derivative = self._radial(distances, max_l, n_max, need_gradients)
+            radial, radial_derivative = self._radial(
+                distances,
+                max_l,
+                n_max,
+                need_gradients,
+                None if pair_weights is None else pair_weights[begin:end],
+            )
             if need_gradients:
                 harmonics, harmonics_gradients = spherical_harmonics(
                     chunk_vectors, max_l, compute_gradients=True
@@ -724,8 +777,8 @@ class SphericalExpansion(_ExpansionBase):
                 )
         return values, positions_gradient, strain_gradient
 
-    def _radial(self, distances, max_l, n_max, need_derivatives):
-        """``f_cut s I_nl`` and its distance derivative, (pairs, max_l + 1, n_max)."""
+    def _radial(self, distances, max_l, n_max, need_derivatives, weights=None):
+        """``w f_cut s I_nl`` and its distance derivative, (pairs, max_l + 1, n_max)."""
         integrals, integral_derivatives = self.radial_integral.spline.compute(
             distances, need_derivatives
         )
@@ -743,11 +796,7 @@ class SphericalExpansion(_ExpansionBase):
                     :, layout.to(distances.device)
                 ]
         integrals = integrals.reshape(-1, max_l + 1, n_max)
-        weight, weight_derivative = self.smoothing.compute(distances, self.radius)
-        if self.scaling is not None:
-            scale, scale_derivative = self.scaling.compute(distances)
-            weight_derivative = weight_derivative * scale + weight * scale_derivative
-            weight = weight * scale
+        weight, weight_derivative = self._distance_weights(distances, weights)
         radial = weight[:, None, None] * integrals
         if not need_derivatives:
             return radial, None
@@ -943,8 +992,11 @@ class SphericalExpansionByPair(_ExpansionBase):
         need_gradients = want_positions or want_strain
 
         vectors = pairs.vectors
+        pair_weights = None
+        if batch.weights is not None:
+            pair_weights = batch.weights.index_select(0, pairs.second_atom_global)
         harmonics, harmonics_gradients, radial, radial_derivatives, unit = self._pair_expansion(
-            vectors, angular_channels, need_gradients
+            vectors, angular_channels, need_gradients, pair_weights
         )
         center_values = self._center_values(dtype, device)
 
@@ -964,9 +1016,12 @@ class SphericalExpansionByPair(_ExpansionBase):
             radial_l = radial[l].index_select(0, index)
             values = harmonics_l[:, :, None] * radial_l[:, None, :]
             if n_self > 0:
-                values = torch.cat(
-                    [values, center_values.expand(n_self, 1, n_radial).to(values.dtype)]
-                )
+                center_term = center_values.expand(n_self, 1, n_radial).to(values.dtype)
+                if batch.weights is not None:
+                    self_atoms = torch.from_numpy(all_first[rows[rows >= len(first)]]).to(device)
+                    center_term = batch.weights.index_select(0, self_atoms)[:, None, None] \
+                        * center_term
+                values = torch.cat([values, center_term])
             block = TensorBlock(
                 values,
                 Labels(_PAIR_SAMPLE_NAMES, sample_values[rows], assume_unique=True),

@@ -527,3 +527,102 @@ def test_bad_inputs():
         calculator.compute(good, gradients=["cell"])
     with pytest.raises(TypeError, match="selected_samples"):
         calculator.compute(good, selected_samples=[0, 1])
+
+
+# ---------------------------------------------------------------------------------------
+# per-atom density weights (charges, occupancies, alchemical weights)
+# ---------------------------------------------------------------------------------------
+def _with_weights(system, weights):
+    return System(system.types, system.positions, system.cell, system.pbc, weights=weights)
+
+
+def test_unit_weights_change_nothing():
+    system = molecule()
+    calculator = SphericalExpansion(**hypers(max_angular=2, max_radial=2))
+    reference = calculator.compute(system, gradients=["positions"])
+    weighted = calculator.compute(
+        _with_weights(system, torch.ones(len(system), dtype=torch.float64)),
+        gradients=["positions"],
+    )
+    for key, block in reference.items():
+        torch.testing.assert_close(weighted.block(key).values, block.values, rtol=0, atol=0)
+        torch.testing.assert_close(weighted.block(key).gradient("positions").values,
+                                   block.gradient("positions").values, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cls", [SphericalExpansion, SphericalExpansionByPair])
+def test_expansion_is_linear_in_weights(cls):
+    system = periodic_system(seed=3)
+    calculator = cls(**hypers(max_angular=2, max_radial=2, center_atom_weight=0.7))
+    generator = torch.Generator().manual_seed(0)
+    first = torch.rand(len(system), dtype=torch.float64, generator=generator)
+    second = torch.rand(len(system), dtype=torch.float64, generator=generator) - 0.5
+    results = [calculator.compute(_with_weights(system, w), gradients=["positions", "strain"])
+               for w in (first, second, 2.0 * first + 3.0 * second)]
+    for key, block in results[2].items():
+        for get in (lambda b: b.values, lambda b: b.gradient("positions").values,
+                    lambda b: b.gradient("strain").values):
+            expected = 2.0 * get(results[0].block(key)) + 3.0 * get(results[1].block(key))
+            torch.testing.assert_close(get(block), expected, atol=1e-12, rtol=1e-12)
+
+
+def test_weights_scale_each_neighbor_and_the_center():
+    # two atoms: each centre sees one neighbour, so every coefficient of a (centre,
+    # neighbour) block is proportional to the neighbour's weight, and the centre's own
+    # λ = 0 term to the centre's weight
+    system = System([1, 8], [[0.0, 0.0, 0.0], [0.3, 0.5, 0.9]])
+    calculator = SphericalExpansion(**hypers(max_angular=2, max_radial=2))
+    plain = calculator.compute(system)
+    charges = torch.tensor([0.4, -0.8], dtype=torch.float64)
+    weighted = calculator.compute(_with_weights(system, charges))
+    isolated = calculator.compute(System([1, 8], [[0.0, 0.0, 0.0], [10.0, 10.0, 10.0]]))
+    for key, block in plain.items():
+        center_type, neighbor_type = key["center_type"], key["neighbor_type"]
+        values = block.values
+        if center_type == neighbor_type:  # only the centre's own term (λ = 0)
+            expected = charges[[1, 8].index(center_type)] * values
+        else:
+            expected = charges[[1, 8].index(neighbor_type)] * values
+        torch.testing.assert_close(weighted.block(key).values, expected, atol=1e-14, rtol=1e-12)
+        if center_type == neighbor_type:
+            torch.testing.assert_close(values, isolated.block(key).values)
+
+
+def test_learnable_weights_get_autograd_gradients():
+    system = molecule("H2O")
+    calculator = SphericalExpansion(**hypers(max_angular=2, max_radial=2))
+    per_type = torch.tensor([0.5, 1.5], dtype=torch.float64, requires_grad=True)
+    index = torch.tensor([0 if t == 1 else 1 for t in system.types.tolist()])
+    expansion = calculator.compute(_with_weights(system, per_type[index]))
+    total = sum((block.values ** 2).sum() for block in expansion.blocks())
+    (gradient,) = torch.autograd.grad(total, per_type)
+    delta = 1e-6
+    for i in range(2):
+        shifted = []
+        for sign in (1, -1):
+            table = per_type.detach().clone()
+            table[i] += sign * delta
+            result = calculator.compute(_with_weights(system, table[index]))
+            shifted.append(sum((block.values ** 2).sum() for block in result.blocks()))
+        finite = (shifted[0] - shifted[1]) / (2 * delta)
+        torch.testing.assert_close(gradient[i], finite, atol=1e-7, rtol=1e-6)
+
+
+def test_weighted_positions_gradient_finite_differences():
+    system = _with_weights(molecule(seed=4), torch.linspace(-1.0, 2.0, len(molecule())))
+    calculator = SphericalExpansion(**hypers(max_angular=2, max_radial=2))
+    expansion = calculator.compute(system, gradients=["positions"])
+    delta = 1e-5
+    for atom, xyz in [(0, 1), (3, 2)]:
+        shifted = []
+        for sign in (1, -1):
+            positions = system.positions.clone()
+            positions[atom, xyz] += sign * delta
+            shifted.append(calculator.compute(
+                System(system.types, positions, system.cell, system.pbc,
+                       weights=system.weights)))
+        for key, block in expansion.items():
+            numerical = (shifted[0].block(key).values
+                         - shifted[1].block(key).values).numpy() / (2 * delta)
+            analytic = _dense_positions_gradient(block, len(system))[:, atom, xyz]
+            np.testing.assert_allclose(analytic, numerical, atol=2e-7)
