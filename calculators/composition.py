@@ -15,6 +15,7 @@ import torch
 
 from blocktensor import Labels, TensorBlock, TensorMap
 
+from ._gradients import check_gradients
 from .system import as_systems
 
 __all__ = ["AtomicComposition"]
@@ -23,17 +24,7 @@ _SUPPORTED_GRADIENTS = ("positions", "strain", "cell")
 
 
 def _check_gradients(gradients) -> List[str]:
-    if gradients is None:
-        return []
-    if isinstance(gradients, str):
-        gradients = [gradients]
-    gradients = list(gradients)
-    for parameter in gradients:
-        if parameter not in _SUPPORTED_GRADIENTS:
-            raise ValueError(
-                f"`gradients` may contain {list(_SUPPORTED_GRADIENTS)}, found {parameter!r}"
-            )
-    return gradients
+    return check_gradients(gradients, _SUPPORTED_GRADIENTS, "AtomicComposition")
 
 
 def _xyz(name="xyz"):

@@ -20,6 +20,7 @@ import torch
 
 from blocktensor import Labels, TensorBlock, TensorMap
 
+from ._gradients import check_gradients
 from .neighbors import batched_neighbor_list
 from .system import as_systems
 
@@ -29,18 +30,7 @@ _SUPPORTED_GRADIENTS = ("positions", "strain")
 
 
 def _check_gradients(gradients) -> List[str]:
-    if gradients is None:
-        return []
-    if isinstance(gradients, str):
-        gradients = [gradients]
-    gradients = list(gradients)
-    for parameter in gradients:
-        if parameter not in _SUPPORTED_GRADIENTS:
-            raise ValueError(
-                f"`gradients` may contain {list(_SUPPORTED_GRADIENTS)} for SortedDistances, "
-                f"found {parameter!r}"
-            )
-    return gradients
+    return check_gradients(gradients, _SUPPORTED_GRADIENTS, "SortedDistances")
 
 
 def _unique_rows(values: np.ndarray):

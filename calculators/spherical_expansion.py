@@ -49,6 +49,7 @@ import torch
 from blocktensor import Labels, TensorBlock, TensorMap
 from blocktensor.o3 import spherical_harmonics
 
+from ._gradients import check_gradients
 from .cutoff import scaling_from_hypers, smoothing_from_hypers
 from .neighbors import batched_neighbor_list
 from .radial import RadialIntegral
@@ -130,18 +131,8 @@ def _parse_hypers(cutoff, density, basis):
     return radius, smoothing, scaling, center_atom_weight, radial_integral
 
 
-def _check_gradients(gradients):
-    if gradients is None:
-        return []
-    if isinstance(gradients, str):
-        gradients = [gradients]
-    gradients = list(gradients)
-    for parameter in gradients:
-        if parameter not in _KNOWN_GRADIENTS:
-            raise ValueError(
-                f"`gradients` can contain {list(_KNOWN_GRADIENTS)}, found {parameter!r}"
-            )
-    return gradients
+def _check_gradients(gradients, calculator="SphericalExpansion"):
+    return check_gradients(gradients, _KNOWN_GRADIENTS, calculator)
 
 
 # ---------------------------------------------------------------------------------------
@@ -935,7 +926,7 @@ class SphericalExpansionByPair(_ExpansionBase):
     ) -> TensorMap:
         """Compute the per-pair expansion; arguments as :meth:`SphericalExpansion.compute`
         (``selected_samples`` may use any subset of the pair sample names)."""
-        gradients = _check_gradients(gradients)
+        gradients = _check_gradients(gradients, "SphericalExpansionByPair")
         batch, pairs = self._prepare(systems)
         device = batch.systems[0].device
         dtype = batch.systems[0].dtype

@@ -76,7 +76,7 @@ def test_several_systems(device):
 def test_errors():
     with pytest.raises(TypeError, match="`per_system` must be a bool"):
         AtomicComposition(per_system=1)
-    with pytest.raises(ValueError, match="`gradients` may contain"):
+    with pytest.raises(ValueError, match="`gradients` of AtomicComposition may contain"):
         AtomicComposition(per_system=True).compute(structure("methanol"), gradients=["types"])
     with pytest.raises(TypeError, match="systems\\[0\\]"):
         AtomicComposition(per_system=True).compute(["H2O"])

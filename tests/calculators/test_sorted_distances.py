@@ -138,5 +138,5 @@ def test_errors():
     with pytest.raises(TypeError, match="`separate_neighbor_types` must be a bool"):
         SortedDistances(cutoff=3.0, max_neighbors=2, separate_neighbor_types="yes")
     calculator = SortedDistances(cutoff=3.0, max_neighbors=2, separate_neighbor_types=False)
-    with pytest.raises(ValueError, match="`gradients` may contain"):
+    with pytest.raises(ValueError, match="`gradients` of SortedDistances may contain"):
         calculator.compute(structure("methanol"), gradients=["cell"])
