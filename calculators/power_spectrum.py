@@ -15,7 +15,14 @@ so that dot products of power spectra are the full SOAP kernel.
 Gradients follow from the product rule, ``dp = dc^a c^b + c^a dc^b``. The gradient rows of
 the two expansion blocks are merged by their metadata (``sample`` translated to the power
 spectrum row, then ``system``, ``atom``), and every contribution is one batched matrix
-product per angular channel — there is no loop over atoms or gradient rows.
+product per angular channel — there is no loop over atoms or gradient rows. Gradient rows
+are handled in chunks that finish every angular channel before the next chunk, so the
+working set stays in cache; when every sample has the same number of gradient rows (strain,
+crystals) the products take a whole sample at once.
+
+With gradients, :class:`SoapPowerSpectrum` expands large systems a chunk of centres at a
+time and fills each output array once, so the expansion of all centres (about as large as
+the output) is never held next to the output.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import numpy as np
 import torch
 
 from blocktensor import Labels, TensorBlock, TensorMap
+
+from ._gradients import check_gradients
 
 __all__ = ["SoapPowerSpectrum", "SoapRadialSpectrum", "power_spectrum_from_expansion",
            "radial_spectrum_from_expansion"]
@@ -344,6 +353,141 @@ def _power_spectrum_block(
     return block
 
 
+def _power_spectrum_gradient(
+    parameter, first, second, same_types, angular, slices, properties,
+    first_rows, second_rows, first_values, second_values, n_samples,
+):
+    """Gradient block of ``p = c¹·c²`` with respect to ``parameter``.
+
+    ``dp[r] = dc¹[r]ᵀ c²[s] + (dc²[r]ᵀ c¹[s])ᵀ`` where ``s`` is the output sample of the
+    gradient row ``r``. When every sample has the same number ``k`` of gradient rows
+    (strain gradients, crystals with one environment), the ``k`` rows of a sample all
+    multiply the same ``c[s]``: each term is one batched product per ``l`` whose matrices
+    hold a whole sample, instead of one tiny product per row. Otherwise the rows are
+    handled one by one (:func:`_gradient_by_rows`).
+    """
+    template_1 = first.blocks[angular[0]].gradient(parameter)
+    n_own = len(template_1.components) - 1
+    own_components = template_1.components[:n_own]
+    own_size = int(np.prod([len(c) for c in own_components])) if n_own > 0 else 1
+
+    to_output_1 = _inverse(first_rows, len(first.blocks[angular[0]].samples))
+    kept_1, metadata_1 = _gradient_rows(template_1, to_output_1)
+    if same_types:
+        # the rows of the block are the output rows: their counts decide the path early
+        counts = np.bincount(metadata_1[:, 0].astype(np.int64), minlength=n_samples)
+        if metadata_1.shape[0] == 0 or not bool(np.all(counts == counts[0])):
+            return _gradient_by_rows(
+                parameter, first, second, same_types, angular, slices, properties,
+                first_rows, second_rows, first_values, second_values, n_samples,
+            )
+        rows, target_1 = _unique_rows(metadata_1)
+        sources = [(kept_1, target_1)]
+    else:
+        template_2 = second.blocks[angular[0]].gradient(parameter)
+        to_output_2 = _inverse(second_rows, len(second.blocks[angular[0]].samples))
+        kept_2, metadata_2 = _gradient_rows(template_2, to_output_2)
+        rows, inverse = _unique_rows(np.concatenate([metadata_1, metadata_2], axis=0))
+        sources = [(kept_1, inverse[: len(kept_1)]), (kept_2, inverse[len(kept_1):])]
+    n_rows = rows.shape[0]
+    counts = np.bincount(rows[:, 0].astype(np.int64), minlength=n_samples)
+    if n_rows == 0 or not bool(np.all(counts == counts[0])):
+        return _gradient_by_rows(
+            parameter, first, second, same_types, angular, slices, properties,
+            first_rows, second_rows, first_values, second_values, n_samples,
+        )
+    # rows are sorted by sample: those of samples [s, t) are the rows [s·k, t·k)
+    rows_per_sample = int(counts[0])
+    gradient_samples = Labels(template_1.samples.names, rows.astype(np.int32),
+                              assume_unique=True)
+    reference = first_values[angular[0]]
+    device = reference.device
+    values = torch.empty((n_rows, own_size, len(properties)), dtype=reference.dtype,
+                         device=device)
+
+    # per source block: its gradient rows sorted by output row, to cut them by chunks
+    sorted_sources = []
+    for kept, target in sources:
+        order = np.argsort(target, kind="stable")
+        sorted_sources.append((kept[order], target[order]))
+
+    # the normalisation goes on the small factor of each product
+    scaled_1, scaled_2, gradients_1, gradients_2 = {}, {}, {}, {}
+    for o3_lambda in angular:
+        factor = _normalization(o3_lambda, not same_types)
+        scaled_2[o3_lambda] = factor * second_values[o3_lambda]
+        gradient = _as_torch(first.blocks[o3_lambda].gradient(parameter).values)
+        gradients_1[o3_lambda] = gradient.reshape(gradient.shape[0], own_size,
+                                                  *gradient.shape[-2:])
+        if not same_types:
+            scaled_1[o3_lambda] = factor * first_values[o3_lambda]
+            gradient = _as_torch(second.blocks[o3_lambda].gradient(parameter).values)
+            gradients_2[o3_lambda] = gradient.reshape(gradient.shape[0], own_size,
+                                                      *gradient.shape[-2:])
+
+    samples_per_chunk = max(1, _ROWS_PER_SAMPLE_CHUNK // rows_per_sample)
+    for first_sample in range(0, n_samples, samples_per_chunk):
+        last_sample = min(first_sample + samples_per_chunk, n_samples)
+        n_chunk = last_sample - first_sample
+        row_begin, row_end = first_sample * rows_per_sample, last_sample * rows_per_sample
+        chunk_sources = []
+        for kept, target in sorted_sources:
+            begin, end = np.searchsorted(target, [row_begin, row_end])
+            chunk_sources.append((kept[begin:end], target[begin:end] - row_begin))
+        output = values[row_begin:row_end]
+        for o3_lambda, (begin, end) in zip(angular, slices):
+            d_1 = _transposed_rows(gradients_1[o3_lambda], *chunk_sources[0],
+                                   row_end - row_begin)
+            n_1, n_m = d_1.shape[-2:]
+            c_2 = scaled_2[o3_lambda][first_sample:last_sample]
+            n_2 = c_2.shape[-1]
+            # term_1[row, own, i, j] = Σ_m dc¹[row, own, m, i] c²[s, m, j]
+            term_1 = torch.bmm(d_1.view(n_chunk, -1, n_m), c_2)
+            term_1 = term_1.view(-1, own_size, n_1, n_2)
+            if same_types:
+                term_2 = term_1
+            else:
+                d_2 = _transposed_rows(gradients_2[o3_lambda], *chunk_sources[1],
+                                       row_end - row_begin)
+                c_1 = scaled_1[o3_lambda][first_sample:last_sample]
+                term_2 = torch.bmm(d_2.view(n_chunk, -1, n_m), c_1)
+                term_2 = term_2.view(-1, own_size, n_2, n_1)
+            # Σ_m c¹[s, m, i] dc²[row, own, m, j] is the transpose of term_2
+            target = output[:, :, begin:end]
+            if target.requires_grad or term_1.requires_grad or term_2.requires_grad:
+                target.copy_((term_1 + term_2.transpose(-1, -2)).reshape(target.shape))
+            else:
+                torch.add(term_1, term_2.transpose(-1, -2),
+                          out=target.view(term_1.shape))
+
+    shape = [n_rows] + [len(c) for c in own_components] + [len(properties)]
+    return TensorBlock(values.reshape(shape), gradient_samples, list(own_components),
+                       properties)
+
+
+# gradient rows of whole samples handled at once: the temporaries of all l stay in cache
+_ROWS_PER_SAMPLE_CHUNK = 1024
+
+
+def _transposed_rows(gradient, source_rows, targets, n_targets):
+    """``out[target] = gradient[row]ᵀ`` (``m ↔ n``) for ``n_targets`` rows, zero where no
+    source row lands."""
+    n_m, n_radial = gradient.shape[-2:]
+    if (len(source_rows) == n_targets and n_targets > 0
+            and source_rows[-1] - source_rows[0] == n_targets - 1
+            and targets[-1] - targets[0] == n_targets - 1):
+        begin = int(source_rows[0])
+        return gradient[begin:begin + n_targets].transpose(-1, -2).contiguous()
+    output = torch.zeros((n_targets,) + tuple(gradient.shape[1:-2]) + (n_radial, n_m),
+                         dtype=gradient.dtype, device=gradient.device)
+    if len(source_rows) != 0:
+        device = gradient.device
+        selected = gradient.index_select(0, torch.from_numpy(source_rows).to(device))
+        output.index_copy_(0, torch.from_numpy(np.ascontiguousarray(targets)).to(device),
+                           selected.transpose(-1, -2))
+    return output
+
+
 # gradient rows handled at once: bounds the temporaries to a few MiB whatever the system
 _ROWS_PER_CHUNK_ELEMENTS = 2**20
 
@@ -378,10 +522,13 @@ def _same_types_gradient(values, blocks, parameter, angular, slices, kept, outpu
                           out=output.view(stop - start, own_size, n_radial, n_radial))
 
 
-def _power_spectrum_gradient(
+def _gradient_by_rows(
     parameter, first, second, same_types, angular, slices, properties,
     first_rows, second_rows, first_values, second_values, n_samples,
 ):
+    """Gradient block of ``p = c¹·c²`` for any layout of gradient rows: each term is one
+    batched product per row and ``l``, set or accumulated into the rows it reaches (a
+    row reached by both blocks, the centre itself, gets both terms)."""
     template_1 = first.blocks[angular[0]].gradient(parameter)
     template_2 = second.blocks[angular[0]].gradient(parameter)
     n_own = len(template_1.components) - 1
@@ -510,18 +657,8 @@ def radial_spectrum_from_expansion(expansion: TensorMap) -> TensorMap:
 
 
 # --------------------------------------------------------------------------- calculators
-def _check_gradients(gradients) -> List[str]:
-    if gradients is None:
-        return []
-    if isinstance(gradients, str):
-        gradients = [gradients]
-    gradients = list(gradients)
-    for parameter in gradients:
-        if parameter not in _SUPPORTED_GRADIENTS:
-            raise ValueError(
-                f"`gradients` may contain {list(_SUPPORTED_GRADIENTS)}, found {parameter!r}"
-            )
-    return gradients
+def _check_gradients(gradients, calculator="SoapPowerSpectrum") -> List[str]:
+    return check_gradients(gradients, _SUPPORTED_GRADIENTS, calculator)
 
 
 def _spherical_expansion_class():
@@ -530,6 +667,162 @@ def _spherical_expansion_class():
     from .spherical_expansion import SphericalExpansion
 
     return SphericalExpansion
+
+
+# With gradients, the expansion of all centres is about as large as the power spectrum
+# built from it; systems of more than _LARGE_SYSTEM atoms are therefore expanded
+# _ATOMS_PER_CHUNK centres at a time, and runs of smaller systems _ATOMS_PER_GROUP atoms at
+# a time. Each chunk costs one more expansion call (neighbour list included), so chunks
+# stay large: fewer, bigger chunks are faster, smaller ones lower the peak memory.
+_LARGE_SYSTEM = 1024
+_ATOMS_PER_CHUNK = 128
+_ATOMS_PER_GROUP = 2048
+
+
+def _centre_chunks(systems):
+    """Split ``systems`` into ``(systems, index of the first one, atoms)`` chunks: runs
+    of whole systems with at most ``_ATOMS_PER_GROUP`` atoms, or ranges of the atoms of a
+    system larger than ``_LARGE_SYSTEM`` (``atoms`` is then the array of their indices,
+    else ``None``). ``None`` when the atom counts cannot be read (the expansion reports
+    the error)."""
+    if not isinstance(systems, (list, tuple)):
+        systems = [systems]
+    try:
+        sizes = [len(system.positions) for system in systems]
+    except (AttributeError, TypeError):
+        return None
+    chunks = []
+    start = 0
+    while start < len(systems):
+        if sizes[start] > _LARGE_SYSTEM:
+            n_pieces = -(-sizes[start] // _ATOMS_PER_CHUNK)
+            for atoms in np.array_split(np.arange(sizes[start]), n_pieces):
+                chunks.append(([systems[start]], start, atoms))
+            start += 1
+            continue
+        stop, total = start, 0
+        while stop < len(systems) and sizes[stop] <= _LARGE_SYSTEM and (
+            total + sizes[stop] <= _ATOMS_PER_GROUP or stop == start
+        ):
+            total += sizes[stop]
+            stop += 1
+        chunks.append((list(systems[start:stop]), start, None))
+        start = stop
+    return chunks
+
+
+def _detach_blocks(spectrum: TensorMap, first_system: int):
+    """``{key: [values, samples, properties, {parameter: (values, samples, components)}]}``
+    of ``spectrum``, with the ``system`` columns shifted by ``first_system``."""
+    pieces = {}
+    system_column = spectrum.sample_names.index("system")
+    for key, block in spectrum.items():
+        samples = block.samples.values.copy()
+        samples[:, system_column] += first_system
+        gradients = {}
+        for parameter, gradient in block.gradients():
+            gradient_samples = gradient.samples.values.copy()
+            if "system" in gradient.samples.names:
+                gradient_samples[:, gradient.samples.names.index("system")] += first_system
+            gradients[parameter] = [gradient.values, gradient_samples,
+                                    list(gradient.components), gradient.samples.names]
+        pieces[tuple(key.values.tolist())] = [block.values, samples, block.properties,
+                                              gradients]
+    return (spectrum.keys.names, spectrum.sample_names, pieces)
+
+
+def _concatenate_pieces(pieces) -> TensorMap:
+    """One TensorMap from the chunk pieces of :func:`_detach_blocks`, in chunk order.
+
+    Each output array is allocated once and filled piece by piece, dropping each piece
+    as soon as it is copied, so that the peak memory stays close to the output size."""
+    key_names, sample_names = pieces[0][0], pieces[0][1]
+    chunk_blocks = [chunk[2] for chunk in pieces]
+    all_keys = sorted({key for blocks in chunk_blocks for key in blocks})
+    blocks = []
+    for key in all_keys:
+        parts = [blocks_of_chunk.pop(key) for blocks_of_chunk in chunk_blocks
+                 if key in blocks_of_chunk]
+        properties = parts[0][2]
+        samples = np.concatenate([part[1] for part in parts], axis=0)
+        sample_offsets = np.cumsum([0] + [len(part[1]) for part in parts])
+        parameters = list(parts[0][3])
+        gradient_samples = {}
+        gradient_components = {}
+        gradient_names = {}
+        for parameter in parameters:
+            shifted = []
+            for offset, part in zip(sample_offsets, parts):
+                rows = part[3][parameter][1]
+                rows[:, 0] += offset
+                shifted.append(rows)
+            gradient_samples[parameter] = np.concatenate(shifted, axis=0)
+            gradient_components[parameter] = parts[0][3][parameter][2]
+            gradient_names[parameter] = parts[0][3][parameter][3]
+        values = _fill([part[0] for part in parts])
+        gradient_values = {}
+        for parameter in parameters:
+            arrays = []
+            for part in parts:
+                arrays.append(part[3][parameter][0])
+                part[3][parameter][0] = None
+            gradient_values[parameter] = _fill(arrays)
+        del parts
+        block = TensorBlock(values, Labels(sample_names, samples, assume_unique=True), [],
+                            properties)
+        for parameter in parameters:
+            block.add_gradient(parameter, TensorBlock(
+                gradient_values[parameter],
+                Labels(gradient_names[parameter], gradient_samples[parameter],
+                       assume_unique=True),
+                gradient_components[parameter], properties,
+            ))
+        blocks.append(block)
+    keys = Labels(key_names, np.array(all_keys, dtype=np.int32).reshape(-1, len(key_names)))
+    return TensorMap(keys, blocks)
+
+
+def _fill(arrays):
+    """Concatenation of ``arrays`` along the first axis into one preallocated array,
+    releasing each input (the list entries are cleared) once it is copied."""
+    first = arrays[0]
+    total = sum(array.shape[0] for array in arrays)
+    if isinstance(first, np.ndarray):
+        output = np.empty((total,) + first.shape[1:], dtype=first.dtype)
+    else:
+        if any(array.requires_grad for array in arrays):
+            return torch.cat(arrays, dim=0)
+        output = torch.empty((total,) + tuple(first.shape[1:]), dtype=first.dtype,
+                             device=first.device)
+    start = 0
+    for index in range(len(arrays)):
+        array = arrays[index]
+        output[start:start + array.shape[0]] = array
+        start += array.shape[0]
+        arrays[index] = None
+        del array
+        _release_freed_memory()
+    return output
+
+
+def _load_malloc_trim():
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: freed memory is left to the allocator
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _release_freed_memory():
+    """Hand the memory of freed pieces back to the system: glibc keeps freed blocks of a
+    few MiB in its arenas, where the output being filled cannot reuse them, so the peak
+    would otherwise be the output plus all its pieces."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class SoapPowerSpectrum(torch.nn.Module):
@@ -580,10 +873,33 @@ class SoapPowerSpectrum(torch.nn.Module):
         ``"strain"``); ``selected_keys`` picks ``(center_type, neighbor_1_type,
         neighbor_2_type)`` keys, ``selected_samples`` ``(system, atom)`` centres."""
         gradients = _check_gradients(gradients)
-        expansion = self.spherical_expansion.compute(
-            systems, gradients=gradients, selected_samples=selected_samples
-        )
-        return power_spectrum_from_expansion(expansion, selected_keys=selected_keys)
+        chunks = None
+        if len(gradients) != 0 and selected_samples is None:
+            chunks = _centre_chunks(systems)
+        if chunks is None or len(chunks) < 2:
+            expansion = self.spherical_expansion.compute(
+                systems, gradients=gradients, selected_samples=selected_samples
+            )
+            return power_spectrum_from_expansion(expansion, selected_keys=selected_keys)
+        # with gradients, the expansion of all centres is as large as the output: compute
+        # it (and its power spectrum) a chunk of centres at a time
+        pieces = []
+        for chunk_systems, first_system, atoms in chunks:
+            chunk_selection = None
+            if atoms is not None:
+                chunk_selection = Labels(
+                    ["system", "atom"],
+                    np.stack([np.zeros(len(atoms), dtype=np.int64), atoms], axis=1),
+                )
+            expansion = self.spherical_expansion.compute(
+                chunk_systems, gradients=gradients, selected_samples=chunk_selection
+            )
+            spectrum = power_spectrum_from_expansion(expansion, selected_keys=selected_keys)
+            del expansion
+            pieces.append(_detach_blocks(spectrum, first_system))
+            del spectrum
+            _release_freed_memory()
+        return _concatenate_pieces(pieces)
 
     def forward(self, systems, gradients=None, selected_keys: Optional[Labels] = None,
                 selected_samples: Optional[Labels] = None):
@@ -644,7 +960,7 @@ class SoapRadialSpectrum(torch.nn.Module):
 
     def compute(self, systems, gradients=None):
         """Radial spectrum of ``systems`` with the requested explicit ``gradients``."""
-        gradients = _check_gradients(gradients)
+        gradients = _check_gradients(gradients, "SoapRadialSpectrum")
         expansion = self.spherical_expansion.compute(systems, gradients=gradients)
         return radial_spectrum_from_expansion(expansion)
 

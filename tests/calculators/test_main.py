@@ -12,7 +12,6 @@ import pytest
 import blocktensor
 from calculators import main as soap_main
 
-pytest.importorskip("calculators.spherical_expansion")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
