@@ -7,7 +7,6 @@ import sys
 
 import ase.io
 import numpy as np
-import pytest
 
 import blocktensor
 from calculators import main as soap_main
