@@ -20,7 +20,6 @@ Other calculators add a function ``bench_<name>(systems, args)`` and register it
 import argparse
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -39,6 +38,7 @@ import ase.collections  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from _timing import best_time  # noqa: E402
 from calculators.spherical_expansion import SphericalExpansion  # noqa: E402
 
 try:
@@ -115,15 +115,6 @@ def build_systems():
     }
 
 
-def best_time(function, repeat):
-    """Smallest wall time over ``repeat`` calls, after one warm-up call."""
-    function()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def report(name, seconds, reference_seconds, reference_name="featomic"):
@@ -136,10 +127,10 @@ def report(name, seconds, reference_seconds, reference_name="featomic"):
     print(line, flush=True)
 
 
-def bench_spherical_expansion(systems, args):
-    print("SphericalExpansion (cutoff 5, max_angular 6, 8 GTO radial functions, float64)")
-    calculator = SphericalExpansion(**hypers())
-    reference = featomic.SphericalExpansion(**hypers()) if featomic is not None else None
+def bench_calculator(title, calculator, reference, systems, args):
+    """Time ``calculator.compute`` (and the featomic ``reference`` when given) on every
+    group of ``systems``: values, + positions gradients, + strain where periodic."""
+    print(title)
     for name, frames in systems.items():
         print(f" {name}")
         periodic = all(frame.pbc.all() for frame in frames)
@@ -156,6 +147,16 @@ def bench_spherical_expansion(systems, args):
                     lambda: reference.compute(frames, gradients=gradients), args.repeat
                 )
             report(label, seconds, reference_seconds)
+
+
+def bench_spherical_expansion(systems, args):
+    bench_calculator(
+        "SphericalExpansion (cutoff 5, max_angular 6, 8 GTO radial functions, float64)",
+        SphericalExpansion(**hypers()),
+        featomic.SphericalExpansion(**hypers()) if featomic is not None else None,
+        systems,
+        args,
+    )
 
 
 SECTIONS = {"spherical_expansion": bench_spherical_expansion}

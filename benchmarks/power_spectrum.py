@@ -45,30 +45,16 @@ from calculators.power_spectrum import SoapPowerSpectrum  # noqa: E402
 featomic = _bench.featomic
 build_systems = _bench.build_systems
 hypers = _bench.hypers
-best_time = _bench.best_time
-report = _bench.report
 
 
 def bench_power_spectrum(systems, args):
-    print("SoapPowerSpectrum (cutoff 5, max_angular 6, 8 GTO radial functions, float64)")
-    calculator = SoapPowerSpectrum(**hypers())
-    reference = featomic.SoapPowerSpectrum(**hypers()) if featomic is not None else None
-    for name, frames in systems.items():
-        print(f" {name}")
-        periodic = all(frame.pbc.all() for frame in frames)
-        cases = [("values", []), ("values + positions gradients", ["positions"])]
-        if periodic:
-            cases.append(("values + positions + strain", ["positions", "strain"]))
-        for label, gradients in cases:
-            seconds = best_time(
-                lambda: calculator.compute(frames, gradients=gradients), args.repeat
-            )
-            reference_seconds = None
-            if reference is not None:
-                reference_seconds = best_time(
-                    lambda: reference.compute(frames, gradients=gradients), args.repeat
-                )
-            report(label, seconds, reference_seconds)
+    _bench.bench_calculator(
+        "SoapPowerSpectrum (cutoff 5, max_angular 6, 8 GTO radial functions, float64)",
+        SoapPowerSpectrum(**hypers()),
+        featomic.SoapPowerSpectrum(**hypers()) if featomic is not None else None,
+        systems,
+        args,
+    )
 
 
 _MEMORY_SCRIPT = """

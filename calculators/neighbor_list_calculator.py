@@ -26,19 +26,12 @@ import torch
 
 from blocktensor import Labels, TensorBlock, TensorMap
 
-from .neighbors import neighbor_list
+from .neighbors import PAIR_SAMPLE_NAMES, neighbor_list
 from .system import as_systems
 
 __all__ = ["NeighborList"]
 
-_SAMPLE_NAMES = [
-    "system",
-    "first_atom",
-    "second_atom",
-    "cell_shift_a",
-    "cell_shift_b",
-    "cell_shift_c",
-]
+_SAMPLE_NAMES = PAIR_SAMPLE_NAMES
 
 
 class NeighborList(torch.nn.Module):

@@ -52,6 +52,18 @@ _BINS_PER_CUTOFF = 2
 _OVERLAP_DISTANCE = 1e-10
 
 
+#: sample names of pair quantities (featomic's convention): the two atoms of a pair and the
+#: periodic image of the second one
+PAIR_SAMPLE_NAMES = [
+    "system",
+    "first_atom",
+    "second_atom",
+    "cell_shift_a",
+    "cell_shift_b",
+    "cell_shift_c",
+]
+
+
 @dataclass
 class NeighborPairs:
     """Pairs of one system.

@@ -51,7 +51,7 @@ from blocktensor.o3 import spherical_harmonics
 
 from ._gradients import check_gradients
 from .cutoff import scaling_from_hypers, smoothing_from_hypers
-from .neighbors import batched_neighbor_list
+from .neighbors import PAIR_SAMPLE_NAMES, batched_neighbor_list
 from .radial import RadialIntegral
 from .system import System, as_systems
 
@@ -59,14 +59,7 @@ __all__ = ["SphericalExpansion", "SphericalExpansionByPair"]
 
 _KEY_NAMES = ["o3_lambda", "o3_sigma", "center_type", "neighbor_type"]
 _PAIR_KEY_NAMES = ["o3_lambda", "o3_sigma", "first_atom_type", "second_atom_type"]
-_PAIR_SAMPLE_NAMES = [
-    "system",
-    "first_atom",
-    "second_atom",
-    "cell_shift_a",
-    "cell_shift_b",
-    "cell_shift_c",
-]
+_PAIR_SAMPLE_NAMES = PAIR_SAMPLE_NAMES
 _KNOWN_GRADIENTS = ("positions", "strain")
 _Y00 = 1.0 / math.sqrt(4.0 * math.pi)
 # arrays larger than this are allocated with huge pages on CPU (see _zeros)
