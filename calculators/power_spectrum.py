@@ -15,10 +15,10 @@ so that dot products of power spectra are the full SOAP kernel.
 Gradients follow from the product rule, ``dp = dc^a c^b + c^a dc^b``. The gradient rows of
 the two expansion blocks are merged by their metadata (``sample`` translated to the power
 spectrum row, then ``system``, ``atom``), and every contribution is one batched matrix
-product per angular channel — there is no loop over atoms or gradient rows. Gradient rows
-are handled in chunks that finish every angular channel before the next chunk, so the
-working set stays in cache; when every sample has the same number of gradient rows (strain,
-crystals) the products take a whole sample at once.
+product per angular channel — there is no loop over atoms or gradient rows. Each product
+takes all the gradient rows of a sample at once, those of samples with fewer rows padded
+to the largest count of their chunk; a chunk finishes every angular channel before the
+next, so that its working set stays in cache.
 
 With gradients, :class:`SoapPowerSpectrum` expands large systems a chunk of centres at a
 time and fills each output array once, so the expansion of all centres (about as large as
@@ -169,29 +169,6 @@ def _inverse(rows: np.ndarray, size: int) -> np.ndarray:
     inverse = np.full(size, -1, dtype=np.int64)
     inverse[rows] = np.arange(rows.shape[0], dtype=np.int64)
     return inverse
-
-
-def _is_identity(rows: np.ndarray, size: int) -> bool:
-    return rows.shape[0] == size and (size == 0 or bool(np.all(rows == np.arange(size))))
-
-
-def _batched_contraction(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-    """``out[d, k, i, j] = Σ_m first[k, d, m, i] · second[k, m, j]`` (note: ``d`` first).
-
-    One batched matrix product per ``d`` (3 for positions, 9 for strain) reads ``first``
-    in place through strides and writes a contiguous slice of the output, where a single
-    product would first copy ``first`` transposed.
-    """
-    n_rows, n_own, _, n_first = first.shape
-    output = torch.empty((n_own, n_rows, n_first, second.shape[-1]), dtype=first.dtype,
-                         device=first.device)
-    if first.requires_grad or second.requires_grad:
-        return torch.stack(
-            [torch.bmm(first[:, own].transpose(1, 2), second) for own in range(n_own)]
-        )
-    for own in range(n_own):
-        torch.bmm(first[:, own].transpose(1, 2), second, out=output[own])
-    return output
 
 
 # --------------------------------------------------------------------------- power spectrum
@@ -360,11 +337,15 @@ def _power_spectrum_gradient(
     """Gradient block of ``p = c¹·c²`` with respect to ``parameter``.
 
     ``dp[r] = dc¹[r]ᵀ c²[s] + (dc²[r]ᵀ c¹[s])ᵀ`` where ``s`` is the output sample of the
-    gradient row ``r``. When every sample has the same number ``k`` of gradient rows
-    (strain gradients, crystals with one environment), the ``k`` rows of a sample all
-    multiply the same ``c[s]``: each term is one batched product per ``l`` whose matrices
-    hold a whole sample, instead of one tiny product per row. Otherwise the rows are
-    handled one by one (:func:`_gradient_by_rows`).
+    gradient row ``r``. All the rows of a sample multiply the same ``c[s]``, so each term
+    is one batched product per ``l`` whose matrices hold every row of a sample: a product
+    per row would only have ``2l + 1`` rows of ``m`` and cost mostly overhead. Samples
+    with different numbers of rows share a product by padding their rows to the largest
+    count of their chunk (:func:`_padded_chunks`); the padding rows go to a scratch row.
+    When every sample has the same number of rows (strain, crystals) nothing is padded
+    and the products of ``c·c`` write straight into the output. With two neighbour
+    types each block is padded on its own rows (the centre is the only row they share)
+    and adds its term to a zeroed output.
     """
     template_1 = first.blocks[angular[0]].gradient(parameter)
     n_own = len(template_1.components) - 1
@@ -374,13 +355,6 @@ def _power_spectrum_gradient(
     to_output_1 = _inverse(first_rows, len(first.blocks[angular[0]].samples))
     kept_1, metadata_1 = _gradient_rows(template_1, to_output_1)
     if same_types:
-        # the rows of the block are the output rows: their counts decide the path early
-        counts = np.bincount(metadata_1[:, 0].astype(np.int64), minlength=n_samples)
-        if metadata_1.shape[0] == 0 or not bool(np.all(counts == counts[0])):
-            return _gradient_by_rows(
-                parameter, first, second, same_types, angular, slices, properties,
-                first_rows, second_rows, first_values, second_values, n_samples,
-            )
         rows, target_1 = _unique_rows(metadata_1)
         sources = [(kept_1, target_1)]
     else:
@@ -390,26 +364,20 @@ def _power_spectrum_gradient(
         rows, inverse = _unique_rows(np.concatenate([metadata_1, metadata_2], axis=0))
         sources = [(kept_1, inverse[: len(kept_1)]), (kept_2, inverse[len(kept_1):])]
     n_rows = rows.shape[0]
-    counts = np.bincount(rows[:, 0].astype(np.int64), minlength=n_samples)
-    if n_rows == 0 or not bool(np.all(counts == counts[0])):
-        return _gradient_by_rows(
-            parameter, first, second, same_types, angular, slices, properties,
-            first_rows, second_rows, first_values, second_values, n_samples,
-        )
-    # rows are sorted by sample: those of samples [s, t) are the rows [s·k, t·k)
-    rows_per_sample = int(counts[0])
     gradient_samples = Labels(template_1.samples.names, rows.astype(np.int32),
                               assume_unique=True)
     reference = first_values[angular[0]]
     device = reference.device
-    values = torch.empty((n_rows, own_size, len(properties)), dtype=reference.dtype,
-                         device=device)
 
-    # per source block: its gradient rows sorted by output row, to cut them by chunks
-    sorted_sources = []
-    for kept, target in sources:
-        order = np.argsort(target, kind="stable")
-        sorted_sources.append((kept[order], target[order]))
+    def to_device(indices):
+        return torch.from_numpy(np.ascontiguousarray(indices)).to(device)
+
+    # the last row is scratch: padding rows of the products are copied there, so that a
+    # chunk goes into the output with one index_copy and no selection of its valid rows.
+    # With one block every row is set; with two, each adds the rows it reaches.
+    allocate = torch.empty if same_types else torch.zeros
+    values = allocate((n_rows + 1, own_size, len(properties)), dtype=reference.dtype,
+                      device=device)
 
     # the normalisation goes on the small factor of each product
     scaled_1, scaled_2, gradients_1, gradients_2 = {}, {}, {}, {}
@@ -424,186 +392,184 @@ def _power_spectrum_gradient(
             gradient = _as_torch(second.blocks[o3_lambda].gradient(parameter).values)
             gradients_2[o3_lambda] = gradient.reshape(gradient.shape[0], own_size,
                                                       *gradient.shape[-2:])
+    inputs = [*scaled_1.values(), *scaled_2.values(), *gradients_1.values(),
+              *gradients_2.values()]
+    differentiable = torch.is_grad_enabled() and any(x.requires_grad for x in inputs)
+    # without autograd, the temporaries of every chunk share buffers: fresh arrays of a
+    # few MiB cost page faults each time, as much as the work done in them
+    workspace = None if differentiable else _Workspace(reference.dtype, device)
 
-    samples_per_chunk = max(1, _ROWS_PER_SAMPLE_CHUNK // rows_per_sample)
-    for first_sample in range(0, n_samples, samples_per_chunk):
-        last_sample = min(first_sample + samples_per_chunk, n_samples)
-        n_chunk = last_sample - first_sample
-        row_begin, row_end = first_sample * rows_per_sample, last_sample * rows_per_sample
-        chunk_sources = []
-        for kept, target in sorted_sources:
-            begin, end = np.searchsorted(target, [row_begin, row_end])
-            chunk_sources.append((kept[begin:end], target[begin:end] - row_begin))
-        output = values[row_begin:row_end]
-        for o3_lambda, (begin, end) in zip(angular, slices):
-            d_1 = _transposed_rows(gradients_1[o3_lambda], *chunk_sources[0],
-                                   row_end - row_begin)
-            n_1, n_m = d_1.shape[-2:]
-            c_2 = scaled_2[o3_lambda][first_sample:last_sample]
-            n_2 = c_2.shape[-1]
-            # term_1[row, own, i, j] = Σ_m dc¹[row, own, m, i] c²[s, m, j]
-            term_1 = torch.bmm(d_1.view(n_chunk, -1, n_m), c_2)
-            term_1 = term_1.view(-1, own_size, n_1, n_2)
+    # dc¹ multiplies c², dc² multiplies c¹ and its product is transposed into (n_1, n_2)
+    terms = [(sources[0], gradients_1, scaled_2, False)]
+    if not same_types:
+        terms.append((sources[1], gradients_2, scaled_1, True))
+    sample_of_row = rows[:, 0].astype(np.int64)
+    for (kept, target), gradients, coefficients, transposed in terms:
+        order = np.argsort(target, kind="stable")
+        kept, target = kept[order], target[order]
+        # the rows of sample s in this block are [starts[s], + counts[s]) of `target`
+        counts = np.bincount(sample_of_row[target], minlength=n_samples)
+        starts = np.cumsum(counts) - counts
+        for chunk_samples, width in _padded_chunks(counts, _ROWS_PER_SAMPLE_CHUNK):
+            n_chunk = len(chunk_samples)
+            n_padded = n_chunk * width
+            chunk_counts = counts[chunk_samples]
+            rank = np.arange(int(chunk_counts.sum())) - np.repeat(
+                np.cumsum(chunk_counts) - chunk_counts, chunk_counts)
+            block_rows = np.repeat(starts[chunk_samples], chunk_counts) + rank
+            padded_rows = np.repeat(np.arange(n_chunk) * width, chunk_counts) + rank
+            # padding rows take any gradient row and go to the scratch output row
+            gather = np.full(n_padded, kept[block_rows[0]], dtype=np.int64)
+            gather[padded_rows] = kept[block_rows]
+            destination = np.full(n_padded, n_rows, dtype=np.int64)
+            destination[padded_rows] = target[block_rows]
+            destination_rows = _rows_or_slice(destination, device)
+            in_place = same_types and isinstance(destination_rows, slice)
+            if in_place:
+                # no padding and the rows follow each other: write the output in place
+                output = values[destination_rows]
+            else:
+                output = _scratch(workspace, "output",
+                                  (n_padded, own_size, len(properties)), values)
+            gather_rows = _rows_or_slice(gather, device)
+            sample_rows = _rows_or_slice(chunk_samples, device)
+            for o3_lambda, (begin, end) in zip(angular, slices):
+                d = _gathered_transposed(gradients[o3_lambda], gather_rows, workspace)
+                n_a, n_m = d.shape[-2:]
+                c = _take_rows(coefficients[o3_lambda], sample_rows)
+                n_b = c.shape[-1]
+                # term[row, own, a, b] = Σ_m dc[row, own, m, a] c[s, m, b]
+                term = _product(d.view(n_chunk, -1, n_m), c, workspace)
+                term = term.view(-1, own_size, n_a, n_b)
+                target_slice = output[:, :, begin:end]
+                if same_types:
+                    # Σ_m c[s, m, i] dc[row, own, m, j] is the transpose of term
+                    if differentiable:
+                        target_slice.copy_((term + term.transpose(-1, -2))
+                                           .reshape(target_slice.shape))
+                    else:
+                        torch.add(term, term.transpose(-1, -2),
+                                  out=target_slice.view(term.shape))
+                else:
+                    if transposed:
+                        term = term.transpose(-1, -2)
+                    target_slice.view(term.shape).copy_(term)
+            if in_place:
+                continue
             if same_types:
-                term_2 = term_1
+                values.index_copy_(0, to_device(destination), output)
             else:
-                d_2 = _transposed_rows(gradients_2[o3_lambda], *chunk_sources[1],
-                                       row_end - row_begin)
-                c_1 = scaled_1[o3_lambda][first_sample:last_sample]
-                term_2 = torch.bmm(d_2.view(n_chunk, -1, n_m), c_1)
-                term_2 = term_2.view(-1, own_size, n_2, n_1)
-            # Σ_m c¹[s, m, i] dc²[row, own, m, j] is the transpose of term_2
-            target = output[:, :, begin:end]
-            if target.requires_grad or term_1.requires_grad or term_2.requires_grad:
-                target.copy_((term_1 + term_2.transpose(-1, -2)).reshape(target.shape))
-            else:
-                torch.add(term_1, term_2.transpose(-1, -2),
-                          out=target.view(term_1.shape))
+                values.index_add_(0, to_device(destination), output)
 
     shape = [n_rows] + [len(c) for c in own_components] + [len(properties)]
-    return TensorBlock(values.reshape(shape), gradient_samples, list(own_components),
-                       properties)
+    return TensorBlock(values[:n_rows].reshape(shape), gradient_samples,
+                       list(own_components), properties)
 
 
-# gradient rows of whole samples handled at once: the temporaries of all l stay in cache
+# padded gradient rows handled at once: the temporaries of all l stay in cache
 _ROWS_PER_SAMPLE_CHUNK = 1024
 
 
-def _transposed_rows(gradient, source_rows, targets, n_targets):
-    """``out[target] = gradient[row]ᵀ`` (``m ↔ n``) for ``n_targets`` rows, zero where no
-    source row lands."""
-    n_m, n_radial = gradient.shape[-2:]
-    if (len(source_rows) == n_targets and n_targets > 0
-            and source_rows[-1] - source_rows[0] == n_targets - 1
-            and targets[-1] - targets[0] == n_targets - 1):
-        begin = int(source_rows[0])
-        return gradient[begin:begin + n_targets].transpose(-1, -2).contiguous()
-    output = torch.zeros((n_targets,) + tuple(gradient.shape[1:-2]) + (n_radial, n_m),
-                         dtype=gradient.dtype, device=gradient.device)
-    if len(source_rows) != 0:
-        device = gradient.device
-        selected = gradient.index_select(0, torch.from_numpy(source_rows).to(device))
-        output.index_copy_(0, torch.from_numpy(np.ascontiguousarray(targets)).to(device),
-                           selected.transpose(-1, -2))
-    return output
+def _padded_chunks(counts: np.ndarray, max_padded_rows: int) -> List[Tuple[np.ndarray, int]]:
+    """Samples batched together, ``[(samples, width)]``: the rows of each sample are
+    padded to ``width``, the largest count of its chunk.
+
+    Samples are taken by decreasing count, equal counts in sample order (so that equal
+    counts everywhere give consecutive samples, written in place). A chunk ends before
+    its padding rows would outnumber its real rows, so padding never doubles the work,
+    or before it would hold more than ``max_padded_rows`` padded rows. Samples without
+    rows are left out.
+    """
+    order = np.argsort(-counts, kind="stable")
+    order = order[counts[order] > 0]
+    decreasing = counts[order]
+    real_rows = np.concatenate([[0], np.cumsum(decreasing)])
+    chunks = []
+    start = 0
+    while start < len(order):
+        width = int(decreasing[start])
+        stop = min(len(order), start + max(1, max_padded_rows // width))
+        # counts decrease: the share of real rows only falls as the chunk grows
+        sizes = np.arange(1, stop - start + 1)
+        enough = 2 * (real_rows[start + 1:stop + 1] - real_rows[start]) >= sizes * width
+        stop = start + int(np.count_nonzero(enough))
+        chunks.append((order[start:stop], width))
+        start = stop
+    return chunks
 
 
-# gradient rows handled at once: bounds the temporaries to a few MiB whatever the system
-_ROWS_PER_CHUNK_ELEMENTS = 2**20
+class _Workspace:
+    """Flat buffers reused by every chunk, grown on demand, one per named temporary."""
+
+    def __init__(self, dtype, device):
+        self.dtype = dtype
+        self.device = device
+        self.buffers: Dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape) -> torch.Tensor:
+        size = math.prod(shape)
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.shape[0] < size:
+            buffer = torch.empty(size, dtype=self.dtype, device=self.device)
+            self.buffers[name] = buffer
+        return buffer[:size].view(shape)
 
 
-def _same_types_gradient(values, blocks, parameter, angular, slices, kept, output_sample,
-                         expansion_values, own_size):
-    """Fill ``values`` (rows, own, properties) with ``d(c·c) = dc·c + (dc·c)ᵀ``, chunk of
-    rows after chunk of rows, each chunk one batched product per ``l``."""
-    n_rows = values.shape[0]
-    identity = _is_identity(kept, n_rows)
-    for o3_lambda, (begin, end) in zip(angular, slices):
-        factor = _normalization(o3_lambda, False)
-        gradient = _as_torch(blocks.blocks[o3_lambda].gradient(parameter).values)
-        n_m, n_radial = gradient.shape[-2], gradient.shape[-1]
-        gradient = gradient.reshape(gradient.shape[0], own_size, n_m, n_radial)
-        coefficients = expansion_values[o3_lambda]
-        chunk = max(1, _ROWS_PER_CHUNK_ELEMENTS // (own_size * n_radial * n_radial))
-        for start in range(0, n_rows, chunk):
-            stop = min(start + chunk, n_rows)
-            if identity:
-                d_c = gradient[start:stop]
-            else:
-                d_c = _index(gradient, kept[start:stop])
-            # the normalisation goes on the small factor of the product
-            c = factor * _index(coefficients, output_sample[start:stop])
-            term = _batched_contraction(d_c, c).permute(1, 0, 2, 3)
-            output = values[start:stop, :, begin:end]
-            if output.requires_grad or term.requires_grad:
-                output.copy_((term + term.transpose(-1, -2)).reshape(stop - start, own_size, -1))
-            else:
-                torch.add(term, term.transpose(-1, -2),
-                          out=output.view(stop - start, own_size, n_radial, n_radial))
+def _scratch(workspace: Optional[_Workspace], name: str, shape, like: torch.Tensor):
+    """A temporary of ``shape``: a fresh array under autograd (it joins the graph), else
+    the workspace buffer ``name``."""
+    if workspace is None:
+        return torch.empty(shape, dtype=like.dtype, device=like.device)
+    return workspace.get(name, shape)
 
 
-def _gradient_by_rows(
-    parameter, first, second, same_types, angular, slices, properties,
-    first_rows, second_rows, first_values, second_values, n_samples,
-):
-    """Gradient block of ``p = c¹·c²`` for any layout of gradient rows: each term is one
-    batched product per row and ``l``, set or accumulated into the rows it reaches (a
-    row reached by both blocks, the centre itself, gets both terms)."""
-    template_1 = first.blocks[angular[0]].gradient(parameter)
-    template_2 = second.blocks[angular[0]].gradient(parameter)
-    n_own = len(template_1.components) - 1
-    own_components = template_1.components[:n_own]
-    own_size = int(np.prod([len(c) for c in own_components])) if n_own > 0 else 1
+def _product(first: torch.Tensor, second: torch.Tensor, workspace):
+    """``torch.bmm(first, second)``, into a reused buffer when there is one."""
+    if workspace is None:
+        return torch.bmm(first, second)
+    output = workspace.get("product", (first.shape[0], first.shape[1], second.shape[2]))
+    return torch.bmm(first, second, out=output)
 
-    to_output_1 = _inverse(first_rows, len(first.blocks[angular[0]].samples))
-    kept_1, metadata_1 = _gradient_rows(template_1, to_output_1)
-    if same_types:
-        # one set of rows: sorting them makes the output rows a plain slice
-        rows, inverse = _unique_rows(metadata_1)
-        order = np.argsort(inverse, kind="stable")
-        kept_1 = kept_1[order]
-        metadata_1 = metadata_1[order]
+
+def _gathered_transposed(gradient, rows, workspace):
+    """``gradient[rows]`` (rows, own, m, n) as ``(rows, own, n, m)``.
+
+    With ``m ↔ n`` swapped the padded rows of a sample make one contiguous
+    ``(rows · own · n, m)`` matrix. Both copies go through 3-d views of stacked ``(m, n)``
+    matrices, which torch transposes several times faster than the 4-d arrays."""
+    n_own, n_m, n_radial = gradient.shape[1:]
+    n_selected = rows.stop - rows.start if isinstance(rows, slice) else rows.shape[0]
+    shape = (n_selected, n_own, n_radial, n_m)
+    if isinstance(rows, slice):
+        selected = gradient[rows]
+    elif workspace is None:
+        selected = gradient.index_select(0, rows)
     else:
-        to_output_2 = _inverse(second_rows, len(second.blocks[angular[0]].samples))
-        kept_2, metadata_2 = _gradient_rows(template_2, to_output_2)
-        rows, inverse = _unique_rows(np.concatenate([metadata_1, metadata_2], axis=0))
-        target_1 = inverse[: len(kept_1)]
-        target_2 = inverse[len(kept_1):]
-        # rows reached by both blocks (the centre itself) accumulate, the others are set
-        reached_by_1 = np.zeros(rows.shape[0], dtype=bool)
-        reached_by_1[target_1] = True
-        shared_2 = reached_by_1[target_2]
-    n_rows = rows.shape[0]
-    gradient_samples = Labels(template_1.samples.names, rows.astype(np.int32),
-                              assume_unique=True)
+        selected = torch.index_select(
+            gradient, 0, rows, out=workspace.get("rows", (n_selected,) + tuple(
+                gradient.shape[1:])))
+    matrices = selected.reshape(-1, n_m, n_radial).transpose(1, 2)
+    if workspace is None:
+        transposed = matrices.contiguous().view(shape)
+    else:
+        transposed = workspace.get("transposed", shape)
+        transposed.view(-1, n_radial, n_m).copy_(matrices)
+    return transposed
 
-    reference = first_values[angular[0]]
-    device = reference.device
 
-    def to_device(indices):
-        return torch.from_numpy(np.ascontiguousarray(indices)).to(device)
+def _take_rows(values: torch.Tensor, rows) -> torch.Tensor:
+    """``values[rows]`` for rows from :func:`_rows_or_slice` (a view for a slice)."""
+    if isinstance(rows, slice):
+        return values[rows]
+    return values.index_select(0, rows)
 
-    # every entry is written below: each l slice of each row comes from one block or both
-    values = torch.empty((n_rows, own_size, len(properties)), dtype=reference.dtype,
-                         device=device)
-    # the output sample (hence the expansion values) each gradient row multiplies
-    output_sample_1 = metadata_1[:, 0].astype(np.int64)
-    if not same_types:
-        output_sample_2 = metadata_2[:, 0].astype(np.int64)
-        target_1_torch = to_device(target_1)
-        target_2_set = to_device(target_2[~shared_2])
-        target_2_add = to_device(target_2[shared_2])
-        part_2_set = to_device(np.nonzero(~shared_2)[0])
-        part_2_add = to_device(np.nonzero(shared_2)[0])
 
-    if same_types:
-        _same_types_gradient(values, first, parameter, angular, slices, kept_1,
-                             output_sample_1, second_values, own_size)
-        angular = []
-
-    for o3_lambda, (begin, end) in zip(angular, slices):
-        factor = _normalization(o3_lambda, not same_types)
-        d_1 = _as_torch(first.blocks[o3_lambda].gradient(parameter).values)
-        n_m, n_1 = d_1.shape[-2], d_1.shape[-1]
-        d_1 = _index(d_1.reshape(d_1.shape[0], own_size, n_m, n_1), kept_1)
-        # the normalisation goes on the small factor of the product
-        c_2 = factor * _index(second_values[o3_lambda], output_sample_1)
-        n_2 = c_2.shape[-1]
-        term_1 = _batched_contraction(d_1, c_2).permute(1, 0, 2, 3)
-        output = values[:, :, begin:end]
-        output.index_copy_(0, target_1_torch, term_1.reshape(term_1.shape[0], own_size, -1))
-        d_2 = _as_torch(second.blocks[o3_lambda].gradient(parameter).values)
-        d_2 = _index(d_2.reshape(d_2.shape[0], own_size, n_m, n_2), kept_2)
-        c_1 = factor * _index(first_values[o3_lambda], output_sample_2)
-        # Σ_m c1[m, i] d2[d, m, j] is the transpose of d2ᵀ·c1
-        term_2 = _batched_contraction(d_2, c_1).permute(1, 0, 3, 2)
-        term_2 = term_2.reshape(term_2.shape[0], own_size, -1)
-        output.index_copy_(0, target_2_set, term_2.index_select(0, part_2_set))
-        output.index_add_(0, target_2_add, term_2.index_select(0, part_2_add))
-
-    shape = [n_rows] + [len(c) for c in own_components] + [len(properties)]
-    return TensorBlock(values.reshape(shape), gradient_samples, list(own_components),
-                       properties)
+def _rows_or_slice(rows: np.ndarray, device):
+    """``rows`` as a slice when they are consecutive (no copy needed), else as indices."""
+    if rows.shape[0] != 0 and rows[-1] - rows[0] == rows.shape[0] - 1 and bool(
+            np.all(np.diff(rows) == 1)):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return torch.from_numpy(np.ascontiguousarray(rows)).to(device)
 
 
 # --------------------------------------------------------------------------- radial spectrum

@@ -6,12 +6,14 @@ import json
 import os
 
 import ase
+import ase.build
 import numpy as np
 import pytest
 import torch
 
 import blocktensor
 from blocktensor import Labels, TensorBlock, TensorMap
+import calculators.power_spectrum as power_spectrum_module
 from calculators.power_spectrum import (
     SoapPowerSpectrum,
     SoapRadialSpectrum,
@@ -441,24 +443,29 @@ def test_chunked_centres_give_the_same_output(calculator, monkeypatch, large_sys
                                            rtol=0, atol=1e-13)
 
 
-def test_batched_and_row_by_row_gradients_agree(calculator, monkeypatch):
-    """A perfect crystal gives every centre the same number of gradient rows, which takes
-    the path batching the rows of whole samples; it must agree with the row-by-row path."""
-    import ase.build
-
-    import calculators.power_spectrum as power_spectrum_module
-
-    crystal = ase.build.bulk("Si", "diamond", a=5.43, cubic=True)
-    expansion = calculator.spherical_expansion.compute(crystal,
-                                                       gradients=["positions", "strain"])
-    batched = power_spectrum_from_expansion(expansion)
-    counts = np.bincount(batched.block(0).gradient("positions").samples.column("sample"))
-    assert np.all(counts == counts[0])
-    monkeypatch.setattr(power_spectrum_module, "_power_spectrum_gradient",
-                        power_spectrum_module._gradient_by_rows)
-    by_rows = power_spectrum_from_expansion(expansion)
-    for (key, block), (_, other) in zip(batched.items(), by_rows.items()):
-        for parameter in ("positions", "strain"):
+@pytest.mark.parametrize("system", ["crystal", "molecules"])
+def test_padded_and_one_sample_per_product_gradients_agree(calculator, monkeypatch, system):
+    """Samples with different numbers of gradient rows share products by padding; with a
+    single sample per chunk nothing is padded: both must give the same gradients."""
+    if system == "crystal":
+        # compressed and rattled: second neighbours cross the cutoff here and there
+        frames = ase.build.bulk("Si", "diamond", a=4.9, cubic=True) * (2, 1, 1)
+        frames.rattle(0.2, seed=3)
+        gradients = ["positions", "strain"]
+    else:
+        water = ase.build.molecule("H2O")
+        methanol = ase.build.molecule("CH3OH")
+        methanol.translate([2.8, 0.0, 0.0])
+        frames = [water + methanol, ase.build.molecule("C6H6")]
+        gradients = ["positions"]
+    expansion = calculator.spherical_expansion.compute(frames, gradients=gradients)
+    padded = power_spectrum_from_expansion(expansion)
+    counts = np.bincount(padded.block(0).gradient("positions").samples.column("sample"))
+    assert not np.all(counts == counts[0])
+    monkeypatch.setattr(power_spectrum_module, "_ROWS_PER_SAMPLE_CHUNK", 1)
+    unpadded = power_spectrum_from_expansion(expansion)
+    for (key, block), (_, other) in zip(padded.items(), unpadded.items()):
+        for parameter in gradients:
             mine, expected = block.gradient(parameter), other.gradient(parameter)
             assert mine.samples == expected.samples
             np.testing.assert_allclose(as_numpy(mine.values), as_numpy(expected.values),
