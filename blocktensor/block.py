@@ -1,8 +1,6 @@
 """TensorBlock: one dense array with labelled samples, components and properties, and the
 gradient blocks of these values with respect to parameters (positions, strain, ...)."""
 
-import numpy as np
-import torch
 
 from . import _backend
 from .labels import Labels

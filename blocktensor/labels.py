@@ -195,6 +195,29 @@ def _first_duplicate(values, index=None):
     return tuple(int(v) for v in values[b]), min(a, b), max(a, b)
 
 
+def unique_rows(values):
+    """Lexicographically sorted unique rows of a 2-D integer array (values that fit in
+    int32, like all metadata), and for every input row the position of its value in the
+    result. Rows are packed into one int64 key when the column ranges allow it, which turns
+    the row sort into a sort of integers.
+
+    >>> import numpy as np
+    >>> unique, inverse = unique_rows(np.array([[1, 0], [0, 2], [1, 0]]))
+    >>> unique.tolist(), inverse.tolist()
+    ([[0, 2], [1, 0]], [1, 0, 1])
+    """
+    values = np.ascontiguousarray(values, dtype=np.int32)
+    if values.shape[0] == 0:
+        return values, np.zeros(0, dtype=np.int64)
+    index = _RowIndex(values)
+    if index.packed:
+        _, first, inverse = np.unique(index.keys, return_index=True, return_inverse=True)
+        unique = values[first]
+    else:
+        unique, inverse = np.unique(values, axis=0, return_inverse=True)
+    return unique, inverse.reshape(-1).astype(np.int64)
+
+
 class LabelsEntry:
     """One row of a :class:`Labels`: values accessible by position or by dimension name.
 
@@ -464,16 +487,8 @@ class Labels:
 
         Returns ``(labels, inverse)`` such that ``labels.values[inverse] == self.values``.
         """
-        if len(self) == 0:
-            return Labels._unchecked(self._names, self._values), np.zeros(0, dtype=np.int64)
-        index = _RowIndex(self._values)
-        if index.packed:
-            keys = index.keys
-            unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-            values = self._values[first]
-        else:
-            values, inverse = np.unique(self._values, axis=0, return_inverse=True)
-        return Labels._unchecked(self._names, values), inverse.reshape(-1).astype(np.int64)
+        values, inverse = unique_rows(self._values)
+        return Labels._unchecked(self._names, values), inverse
 
     # ------------------------------------------------------------------ lookup
     def _row_index(self):

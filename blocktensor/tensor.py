@@ -5,7 +5,7 @@ import numpy as np
 
 from . import _backend
 from .block import TensorBlock
-from .labels import Labels, LabelsEntry, _check_names
+from .labels import Labels, LabelsEntry, _check_names, unique_rows
 
 
 def _lexsort_rows(values):
@@ -20,18 +20,16 @@ def _unique_rows(values, sort):
     row, the position of its value in the result."""
     if values.shape[0] == 0:
         return values, np.zeros(0, dtype=np.int64)
-    names = [f"d{i}" for i in range(values.shape[1])]
-    unique, inverse = Labels._unchecked(names, values, is_view=True).unique()
-    inverse = inverse.astype(np.int64)
+    unique, inverse = unique_rows(values)
     if sort:
-        return unique.values, inverse
+        return unique, inverse
     # reorder to first appearance
     first = np.full(len(unique), values.shape[0], dtype=np.int64)
     np.minimum.at(first, inverse, np.arange(values.shape[0], dtype=np.int64))
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order), dtype=np.int64)
-    return unique.values[order], rank[inverse]
+    return unique[order], rank[inverse]
 
 
 def _selection_labels(keys, selection, kwargs):

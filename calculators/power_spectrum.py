@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from blocktensor import Labels, TensorBlock, TensorMap
+from blocktensor.labels import unique_rows
 
 from ._gradients import check_gradients
 
@@ -94,21 +95,6 @@ def _index(values: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
     return torch.index_select(values, 0, torch.from_numpy(rows).to(values.device))
 
 
-def _unique_rows(values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Lexicographically sorted unique rows of a 2-D int array and the inverse mapping."""
-    if values.shape[0] == 0:
-        return values.reshape(0, values.shape[1]), np.zeros(0, dtype=np.int64)
-    values64 = values.astype(np.int64)
-    minimums = values64.min(axis=0)
-    spans = values64.max(axis=0) - minimums + 1
-    if float(np.prod(spans.astype(np.float64))) < 2.0**62:
-        key = np.zeros(values.shape[0], dtype=np.int64)
-        for column in range(values.shape[1]):
-            key = key * spans[column] + (values64[:, column] - minimums[column])
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        return values[first], inverse.reshape(-1)
-    unique, inverse = np.unique(values, axis=0, return_inverse=True)
-    return unique, inverse.reshape(-1)
 
 
 class _ExpansionBlocks:
@@ -355,13 +341,13 @@ def _power_spectrum_gradient(
     to_output_1 = _inverse(first_rows, len(first.blocks[angular[0]].samples))
     kept_1, metadata_1 = _gradient_rows(template_1, to_output_1)
     if same_types:
-        rows, target_1 = _unique_rows(metadata_1)
+        rows, target_1 = unique_rows(metadata_1)
         sources = [(kept_1, target_1)]
     else:
         template_2 = second.blocks[angular[0]].gradient(parameter)
         to_output_2 = _inverse(second_rows, len(second.blocks[angular[0]].samples))
         kept_2, metadata_2 = _gradient_rows(template_2, to_output_2)
-        rows, inverse = _unique_rows(np.concatenate([metadata_1, metadata_2], axis=0))
+        rows, inverse = unique_rows(np.concatenate([metadata_1, metadata_2], axis=0))
         sources = [(kept_1, inverse[: len(kept_1)]), (kept_2, inverse[len(kept_1):])]
     n_rows = rows.shape[0]
     gradient_samples = Labels(template_1.samples.names, rows.astype(np.int32),

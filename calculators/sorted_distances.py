@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from blocktensor import Labels, TensorBlock, TensorMap
+from blocktensor.labels import unique_rows
 
 from ._gradients import check_gradients
 from .neighbors import batched_neighbor_list
@@ -33,15 +34,6 @@ def _check_gradients(gradients) -> List[str]:
     return check_gradients(gradients, _SUPPORTED_GRADIENTS, "SortedDistances")
 
 
-def _unique_rows(values: np.ndarray):
-    """Sorted unique rows of a 2-D array of non-negative ints, with the inverse."""
-    values64 = values.astype(np.int64)
-    spans = values64.max(axis=0) + 1
-    key = np.zeros(values.shape[0], dtype=np.int64)
-    for column in range(values.shape[1]):
-        key = key * spans[column] + values64[:, column]
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    return values[first], inverse.reshape(-1)
 
 
 class SortedDistances(torch.nn.Module):
@@ -213,7 +205,7 @@ class SortedDistances(torch.nn.Module):
                     gradient_samples = np.zeros((0, 3), dtype=np.int64)
                     inverse = np.zeros(0, dtype=np.int64)
                 else:
-                    gradient_samples, inverse = _unique_rows(all_rows)
+                    gradient_samples, inverse = unique_rows(all_rows)
                 n_rows = gradient_samples.shape[0]
                 # center row of each pair's sample, and the neighbour's own row
                 center_target = torch.from_numpy(inverse[:n_samples][rows]).to(device)
