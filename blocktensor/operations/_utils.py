@@ -162,24 +162,28 @@ def _where(key):
     return "" if not key else f" for key {key}"
 
 
+def _metadata_difference(a, b, metadata):
+    """How the ``metadata`` axis (``"samples"``, ``"components"`` or ``"properties"``) of
+    blocks ``a`` and ``b`` differ, or ``""``."""
+    if metadata == "samples":
+        return labels_difference(a.samples, b.samples, "samples")
+    if metadata == "properties":
+        return labels_difference(a.properties, b.properties, "properties")
+    if len(a.components) != len(b.components):
+        return (f"components have different counts: {len(a.components)} in the "
+                f"first and {len(b.components)} in the second")
+    for i, (ca, cb) in enumerate(zip(a.components, b.components)):
+        message = labels_difference(ca, cb, f"components[{i}]")
+        if message:
+            return message
+    return ""
+
+
 def check_blocks_impl(a, b, fname, check="all", key=""):
     """Same samples / components / properties (values and order) as listed in ``check``.
     ``key`` (a description such as ``(center_type=1)``) is included in the message."""
     for metadata in parse_check(check, fname):
-        if metadata == "samples":
-            message = labels_difference(a.samples, b.samples, "samples")
-        elif metadata == "properties":
-            message = labels_difference(a.properties, b.properties, "properties")
-        else:
-            if len(a.components) != len(b.components):
-                message = (f"components have different counts: {len(a.components)} in the "
-                           f"first and {len(b.components)} in the second")
-            else:
-                message = ""
-                for i, (ca, cb) in enumerate(zip(a.components, b.components)):
-                    message = labels_difference(ca, cb, f"components[{i}]")
-                    if message:
-                        break
+        message = _metadata_difference(a, b, metadata)
         if message:
             return (f"inputs to '{fname}' should have the same {metadata}{_where(key)}, "
                     f"but {message}")
@@ -206,20 +210,7 @@ def check_same_gradients_impl(a, b, fname, check="all", key=""):
     for parameter in params_a:
         grad_a, grad_b = a.gradient(parameter), b.gradient(parameter)
         for metadata in metadata_to_check:
-            if metadata == "samples":
-                message = labels_difference(grad_a.samples, grad_b.samples, "samples")
-            elif metadata == "properties":
-                message = labels_difference(grad_a.properties, grad_b.properties, "properties")
-            else:
-                if len(grad_a.components) != len(grad_b.components):
-                    message = (f"components have different counts: {len(grad_a.components)} "
-                               f"in the first and {len(grad_b.components)} in the second")
-                else:
-                    message = ""
-                    for i, (ca, cb) in enumerate(zip(grad_a.components, grad_b.components)):
-                        message = labels_difference(ca, cb, f"components[{i}]")
-                        if message:
-                            break
+            message = _metadata_difference(grad_a, grad_b, metadata)
             if message:
                 return (f"inputs to '{fname}' should have the same gradients{_where(key)}: "
                         f"gradient '{parameter}' {message}")
