@@ -148,6 +148,36 @@ def _check_joinable(first, block, check, fname, where):
 
 
 # --------------------------------------------------------------------------- blocks
+_PLURAL = {"sample": "samples", "property": "properties", "key": "keys"}
+
+
+def _stacked_labels(names, parts, sources, add_dimension, axis, fname, key_description):
+    """Labels of the entries ``parts`` (one 2-D array per input, from inputs number
+    ``sources``) one after the other: with ``add_dimension``, a last dimension holds the
+    input number; without, an entry present in two inputs is an error naming both."""
+    lengths = [len(part) for part in parts]
+    values = np.concatenate(parts, axis=0)
+    if add_dimension is not None:
+        _check_new_name(add_dimension, names, axis, fname)
+        source_column = np.repeat(np.asarray(sources, dtype=np.int32), lengths)
+        return Labels._unchecked(
+            names + [add_dimension], np.concatenate([values, source_column[:, None]], axis=1)
+        )
+    duplicate = _first_duplicate(values)
+    if duplicate is not None:
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        entry, row_a, row_b = duplicate
+        which = np.searchsorted(offsets, [row_a, row_b], side="right") - 1
+        add = "add a dimension" if axis != "key" else "add a key dimension"
+        raise ValueError(
+            f"can not {fname} along {_PLURAL[axis]}{key_description}: the {axis} "
+            f"{describe_entry(names, entry)} is present in input {sources[which[0]]} and in "
+            f"input {sources[which[1]]}; give `add_dimension` to {add} telling the inputs "
+            "apart"
+        )
+    return Labels._unchecked(names, values)
+
+
 def _join_samples(blocks, sources, add_dimension, sort_samples, fname, key_description):
     """Stack ``blocks`` (coming from inputs number ``sources``) along the samples."""
     first = blocks[0]
@@ -158,25 +188,10 @@ def _join_samples(blocks, sources, add_dimension, sort_samples, fname, key_descr
 
     lengths = np.array([len(block.samples) for block in blocks], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    sample_values = np.concatenate([block.samples.values for block in blocks], axis=0)
-    names = first.samples.names
-    if add_dimension is not None:
-        _check_new_name(add_dimension, names, "sample", fname)
-        source_column = np.repeat(np.asarray(sources, dtype=np.int32), lengths)
-        sample_values = np.concatenate([sample_values, source_column[:, None]], axis=1)
-        samples = Labels._unchecked(names + [add_dimension], sample_values)
-    else:
-        duplicate = _first_duplicate(sample_values)
-        if duplicate is not None:
-            entry, row_a, row_b = duplicate
-            which = np.searchsorted(offsets, [row_a, row_b], side="right") - 1
-            raise ValueError(
-                f"can not {fname} along samples{key_description}: the sample "
-                f"{describe_entry(names, entry)} is present in input {sources[which[0]]} "
-                f"and in input {sources[which[1]]}; give `add_dimension` to add a dimension "
-                "telling the inputs apart"
-            )
-        samples = Labels._unchecked(names, sample_values)
+    samples = _stacked_labels(
+        first.samples.names, [block.samples.values for block in blocks], sources,
+        add_dimension, "sample", fname, key_description,
+    )
 
     if len(blocks) == 1:
         values = first.values
@@ -224,27 +239,10 @@ def _join_properties(blocks, sources, add_dimension, different_names, fname,
             ["joined_index", "property"], np.stack([source_column, position], axis=1)
         )
     else:
-        names = first.properties.names
-        property_values = np.concatenate([block.properties.values for block in blocks])
-        if add_dimension is not None:
-            _check_new_name(add_dimension, names, "property", fname)
-            properties = Labels._unchecked(
-                names + [add_dimension],
-                np.concatenate([property_values, source_column[:, None]], axis=1),
-            )
-        else:
-            duplicate = _first_duplicate(property_values)
-            if duplicate is not None:
-                offsets = np.concatenate([[0], np.cumsum(lengths)])
-                entry, row_a, row_b = duplicate
-                which = np.searchsorted(offsets, [row_a, row_b], side="right") - 1
-                raise ValueError(
-                    f"can not {fname} along properties{key_description}: the property "
-                    f"{describe_entry(names, entry)} is present in input "
-                    f"{sources[which[0]]} and in input {sources[which[1]]}; give "
-                    "`add_dimension` to add a dimension telling the inputs apart"
-                )
-            properties = Labels._unchecked(names, property_values)
+        properties = _stacked_labels(
+            first.properties.names, [block.properties.values for block in blocks], sources,
+            add_dimension, "property", fname, key_description,
+        )
 
     last = len(first.values.shape) - 1
     values = first.values if len(blocks) == 1 else \
@@ -311,27 +309,10 @@ def _join_keys(tensors, add_dimension, fname):
                 f"can not {fname} along keys: input {source} has key names "
                 f"{tensor.keys.names} but input 0 has {names}"
             )
-    lengths = [len(tensor.keys) for tensor in tensors]
-    key_values = np.concatenate([tensor.keys.values for tensor in tensors], axis=0)
-    if add_dimension is not None:
-        _check_new_name(add_dimension, names, "key", fname)
-        source_column = np.repeat(np.arange(len(tensors), dtype=np.int32), lengths)
-        keys = Labels._unchecked(
-            names + [add_dimension],
-            np.concatenate([key_values, source_column[:, None]], axis=1),
-        )
-    else:
-        duplicate = _first_duplicate(key_values)
-        if duplicate is not None:
-            offsets = np.concatenate([[0], np.cumsum(lengths)])
-            entry, row_a, row_b = duplicate
-            which = np.searchsorted(offsets, [row_a, row_b], side="right") - 1
-            raise ValueError(
-                f"can not {fname} along keys: the key {describe_entry(names, entry)} is "
-                f"present in input {int(which[0])} and in input {int(which[1])}; give "
-                "`add_dimension` to add a key dimension telling the inputs apart"
-            )
-        keys = Labels._unchecked(names, key_values)
+    keys = _stacked_labels(
+        names, [tensor.keys.values for tensor in tensors], list(range(len(tensors))),
+        add_dimension, "key", fname, "",
+    )
     blocks = [block for tensor in tensors for block in tensor.blocks()]
     for source, tensor in enumerate(tensors[1:], start=1):
         if len(tensor.keys) and len(first.keys):
