@@ -29,7 +29,7 @@ import torch
 from .. import _backend
 from ..block import TensorBlock
 from ..labels import Labels
-from ..operations._utils import check_tensor_map, describe_key
+from ..operations._utils import check_same_arrays, check_tensor_map, describe_key
 from ..tensor import TensorMap
 from .cg_coefficients import clebsch_gordan
 
@@ -514,20 +514,7 @@ def _check_compatible(tensor_1, tensor_2):
     if len(tensor_1.keys) == 0 or len(tensor_2.keys) == 0:
         return
     block_1, block_2 = tensor_1.block_by_id(0), tensor_2.block_by_id(0)
-    if block_1.array_backend != block_2.array_backend:
-        raise TypeError(
-            f"`tensor_1` uses {block_1.array_backend} arrays and `tensor_2` uses "
-            f"{block_2.array_backend} arrays: convert one of them"
-        )
-    if block_1.values.dtype != block_2.values.dtype:
-        raise TypeError(
-            f"`tensor_1` has dtype {block_1.values.dtype} and `tensor_2` has dtype "
-            f"{block_2.values.dtype}: they must be the same"
-        )
-    if str(block_1.device) != str(block_2.device):
-        raise ValueError(
-            f"`tensor_1` is on {block_1.device} and `tensor_2` on {block_2.device}"
-        )
+    check_same_arrays(block_1, block_2, "`tensor_1`", "`tensor_2`", "ClebschGordanProduct")
     gradients_1 = sorted(block_1.gradients_list())
     gradients_2 = sorted(block_2.gradients_list())
     if gradients_1 != gradients_2:

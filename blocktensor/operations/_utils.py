@@ -157,6 +157,28 @@ def check_same_keys_raise(a, b, fname):
         raise NotEqualError(message)
 
 
+def check_same_arrays(first, second, first_name, second_name, fname, dtype=True):
+    """Blocks ``first`` and ``second`` (named ``first_name``/``second_name`` in messages)
+    use the same array backend, device and — with ``dtype`` — dtype, so that combining
+    them neither fails deep inside numpy/torch nor silently promotes."""
+    if first.array_backend != second.array_backend:
+        raise TypeError(
+            f"inputs to '{fname}' must use the same array backend, got "
+            f"{first.array_backend} arrays for {first_name} and {second.array_backend} "
+            f"arrays for {second_name}"
+        )
+    if dtype and first.values.dtype != second.values.dtype:
+        raise TypeError(
+            f"inputs to '{fname}' must have the same dtype, got dtype {first.values.dtype} "
+            f"for {first_name} and dtype {second.values.dtype} for {second_name}"
+        )
+    if str(first.device) != str(second.device):
+        raise ValueError(
+            f"inputs to '{fname}' must be on the same device, got {first.device} for "
+            f"{first_name} and {second.device} for {second_name}"
+        )
+
+
 # --------------------------------------------------------------------------- blocks
 def _where(key):
     return "" if not key else f" for key {key}"

@@ -35,6 +35,7 @@ from ..block import TensorBlock
 from ..labels import Labels, _check_names, _first_duplicate
 from ..tensor import TensorMap
 from ._utils import (
+    check_same_arrays,
     attach_gradient,
     check_blocks_impl,
     check_same_gradients_impl,
@@ -76,21 +77,7 @@ def _check_new_name(add_dimension, names, axis, fname):
 def _check_same_arrays(reference, block, where, fname):
     """Same backend, device and dtype, so that concatenation neither fails nor silently
     promotes."""
-    if type(block.values) is not type(reference.values):
-        raise TypeError(
-            f"can not {fname} {where}: it uses {block.array_backend} arrays but the first "
-            f"input uses {reference.array_backend}"
-        )
-    if block.values.dtype != reference.values.dtype:
-        raise TypeError(
-            f"can not {fname} {where}: it has dtype {block.values.dtype} but the first input "
-            f"has {reference.values.dtype}"
-        )
-    if str(block.device) != str(reference.device):
-        raise ValueError(
-            f"can not {fname} {where}: it is on device {block.device} but the first input "
-            f"is on {reference.device}"
-        )
+    check_same_arrays(reference, block, "the first input", where, fname)
 
 
 def _same_labels(first, second):

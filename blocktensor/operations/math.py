@@ -39,6 +39,7 @@ from ..block import TensorBlock
 from ..labels import Labels
 from ..tensor import TensorMap
 from ._utils import (
+    check_same_arrays,
     NotEqualError,
     attach_gradient,
     broadcast_parent,
@@ -69,16 +70,8 @@ __all__ = [
 def _check_same_backend(A, B, fname):
     if len(A) == 0 or len(B) == 0:
         return
-    if A.array_backend != B.array_backend:
-        raise TypeError(
-            f"inputs to '{fname}' must use the same array backend, got {A.array_backend} "
-            f"for `A` and {B.array_backend} for `B`"
-        )
-    if str(A.device) != str(B.device):
-        raise ValueError(
-            f"inputs to '{fname}' must be on the same device, got {A.device} for `A` and "
-            f"{B.device} for `B`"
-        )
+    # dtypes may differ: the arithmetic promotes them like numpy/torch do
+    check_same_arrays(A.block_by_id(0), B.block_by_id(0), "`A`", "`B`", fname, dtype=False)
 
 
 def _scalar(B, A, fname):
