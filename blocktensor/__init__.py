@@ -1,6 +1,6 @@
 """blocktensor: labelled block-sparse tensors for atomistic machine learning."""
 
-from .labels import Labels, LabelsEntry  # noqa: F401
+from .labels import Labels, LabelsEntry, unique_rows  # noqa: F401
 from .block import TensorBlock  # noqa: F401
 from .tensor import TensorMap  # noqa: F401
 
