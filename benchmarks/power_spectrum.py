@@ -60,6 +60,7 @@ def bench_power_spectrum(systems, args):
 _MEMORY_SCRIPT = """
 import importlib.util, os, sys
 sys.path.insert(0, {root!r})
+sys.path.insert(0, {benchmarks!r})
 spec = importlib.util.spec_from_file_location("calculators_benchmark",
                                               os.path.join({benchmarks!r}, "calculators.py"))
 bench = importlib.util.module_from_spec(spec)

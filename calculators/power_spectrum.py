@@ -20,9 +20,10 @@ takes all the gradient rows of a sample at once, those of samples with fewer row
 to the largest count of their chunk; a chunk finishes every angular channel before the
 next, so that its working set stays in cache.
 
-With gradients, :class:`SoapPowerSpectrum` expands large systems a chunk of centres at a
-time and fills each output array once, so the expansion of all centres (about as large as
-the output) is never held next to the output.
+:class:`SoapPowerSpectrum` does not go through the expansion's positions gradients (as
+large as the output, and slow to multiply): it computes the positions gradients from the
+neighbour pairs directly (:mod:`calculators._soap_positions_gradient`); the product rule
+above serves the strain and any gradient of a precomputed expansion.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ import torch
 from blocktensor import Labels, TensorBlock, TensorMap
 from blocktensor.labels import unique_rows
 
+from ._buffers import Workspace, padded_chunks, scratch, zeros
 from ._gradients import check_gradients
+from ._soap_positions_gradient import positions_gradient_from_pairs
 
 __all__ = ["SoapPowerSpectrum", "SoapRadialSpectrum", "power_spectrum_from_expansion",
            "radial_spectrum_from_expansion"]
@@ -196,9 +199,19 @@ def power_spectrum_from_expansion(
     >>> spectrum.block(0).values.tolist()
     [[1.0, 2.0, 2.0, 4.0]]
     """
+    return _power_spectrum(expansion, selected_keys)
+
+
+def _power_spectrum(expansion, selected_keys, pairs=None, gradients=None):
+    """:func:`power_spectrum_from_expansion`; with ``pairs`` (the expansion's
+    :class:`~calculators.spherical_expansion._ExpansionPairs`), the ``positions``
+    gradients come from the pairs rather than from the expansion's gradient blocks.
+    ``gradients`` orders the gradient blocks (default: the expansion's order)."""
     _check_expansion(expansion)
     keys = expansion.keys.values
     gradient_parameters = expansion.block_by_id(0).gradients_list()
+    if gradients is not None:
+        gradient_parameters = list(gradients)
 
     # candidate keys: every neighbour pair a ≤ b seen around each centre type
     candidates = []
@@ -236,8 +249,8 @@ def power_spectrum_from_expansion(
     for center_type, first_type, second_type in candidates:
         first = blocks_of(center_type, first_type)
         second = blocks_of(center_type, second_type)
-        block = _power_spectrum_block(first, second, first_type == second_type,
-                                      gradient_parameters)
+        block = _power_spectrum_block(first, second, (first_type, second_type),
+                                      gradient_parameters, pairs)
         if block is None:
             continue
         output_keys.append((center_type, first_type, second_type))
@@ -260,9 +273,11 @@ def _normalization(o3_lambda: int, different_types: bool) -> float:
 def _power_spectrum_block(
     first: _ExpansionBlocks,
     second: _ExpansionBlocks,
-    same_types: bool,
+    types: Tuple[int, int],
     gradient_parameters: Sequence[str],
+    pairs=None,
 ) -> Optional[TensorBlock]:
+    same_types = types[0] == types[1]
     samples, in_samples, _ = first.samples.intersection_and_mapping(second.samples)
     if len(samples) == 0:
         return None
@@ -308,6 +323,15 @@ def _power_spectrum_block(
     block = TensorBlock(values, samples, [], properties)
 
     for parameter in gradient_parameters:
+        if parameter == "positions" and pairs is not None:
+            scaled = ({}, {})
+            for o3_lambda in angular:
+                factor = _normalization(o3_lambda, not same_types)
+                scaled[0][o3_lambda] = factor * first_values[o3_lambda]
+                scaled[1][o3_lambda] = factor * second_values[o3_lambda]
+            block.add_gradient(parameter, positions_gradient_from_pairs(
+                pairs, samples, types, angular, slices, properties, scaled))
+            continue
         gradient = _power_spectrum_gradient(
             parameter, first, second, same_types, angular, slices, properties,
             first_rows, second_rows, first_values, second_values, n_samples,
@@ -327,7 +351,7 @@ def _power_spectrum_gradient(
     is one batched product per ``l`` whose matrices hold every row of a sample: a product
     per row would only have ``2l + 1`` rows of ``m`` and cost mostly overhead. Samples
     with different numbers of rows share a product by padding their rows to the largest
-    count of their chunk (:func:`_padded_chunks`); the padding rows go to a scratch row.
+    count of their chunk (:func:`~calculators._buffers.padded_chunks`); the padding rows go to a scratch row.
     When every sample has the same number of rows (strain, crystals) nothing is padded
     and the products of ``c·c`` write straight into the output. With two neighbour
     types each block is padded on its own rows (the centre is the only row they share)
@@ -361,9 +385,7 @@ def _power_spectrum_gradient(
     # the last row is scratch: padding rows of the products are copied there, so that a
     # chunk goes into the output with one index_copy and no selection of its valid rows.
     # With one block every row is set; with two, each adds the rows it reaches.
-    allocate = torch.empty if same_types else torch.zeros
-    values = allocate((n_rows + 1, own_size, len(properties)), dtype=reference.dtype,
-                      device=device)
+    values = zeros((n_rows + 1, own_size, len(properties)), reference.dtype, device)
 
     # the normalisation goes on the small factor of each product
     scaled_1, scaled_2, gradients_1, gradients_2 = {}, {}, {}, {}
@@ -383,20 +405,21 @@ def _power_spectrum_gradient(
     differentiable = torch.is_grad_enabled() and any(x.requires_grad for x in inputs)
     # without autograd, the temporaries of every chunk share buffers: fresh arrays of a
     # few MiB cost page faults each time, as much as the work done in them
-    workspace = None if differentiable else _Workspace(reference.dtype, device)
+    workspace = None if differentiable else Workspace(reference.dtype, device)
 
     # dc¹ multiplies c², dc² multiplies c¹ and its product is transposed into (n_1, n_2)
     terms = [(sources[0], gradients_1, scaled_2, False)]
     if not same_types:
         terms.append((sources[1], gradients_2, scaled_1, True))
     sample_of_row = rows[:, 0].astype(np.int64)
-    for (kept, target), gradients, coefficients, transposed in terms:
+    for term_index, ((kept, target), gradients, coefficients, transposed) in enumerate(terms):
+        accumulate = term_index > 0
         order = np.argsort(target, kind="stable")
         kept, target = kept[order], target[order]
         # the rows of sample s in this block are [starts[s], + counts[s]) of `target`
         counts = np.bincount(sample_of_row[target], minlength=n_samples)
         starts = np.cumsum(counts) - counts
-        for chunk_samples, width in _padded_chunks(counts, _ROWS_PER_SAMPLE_CHUNK):
+        for chunk_samples, width in padded_chunks(counts, _ROWS_PER_SAMPLE_CHUNK):
             n_chunk = len(chunk_samples)
             n_padded = n_chunk * width
             chunk_counts = counts[chunk_samples]
@@ -414,8 +437,12 @@ def _power_spectrum_gradient(
             if in_place:
                 # no padding and the rows follow each other: write the output in place
                 output = values[destination_rows]
+            elif accumulate:
+                # the second term adds to rows the first one may have set: gather them,
+                # add, and copy back (index_add_ along rows is a serial loop on CPU)
+                output = _gathered(values, to_device(destination), workspace, "output")
             else:
-                output = _scratch(workspace, "output",
+                output = scratch(workspace, "output",
                                   (n_padded, own_size, len(properties)), values)
             gather_rows = _rows_or_slice(gather, device)
             sample_rows = _rows_or_slice(chunk_samples, device)
@@ -439,13 +466,13 @@ def _power_spectrum_gradient(
                 else:
                     if transposed:
                         term = term.transpose(-1, -2)
-                    target_slice.view(term.shape).copy_(term)
+                    if accumulate:
+                        target_slice.view(term.shape).add_(term)
+                    else:
+                        target_slice.view(term.shape).copy_(term)
             if in_place:
                 continue
-            if same_types:
-                values.index_copy_(0, to_device(destination), output)
-            else:
-                values.index_add_(0, to_device(destination), output)
+            values.index_copy_(0, to_device(destination), output)
 
     shape = [n_rows] + [len(c) for c in own_components] + [len(properties)]
     return TensorBlock(values[:n_rows].reshape(shape), gradient_samples,
@@ -454,59 +481,6 @@ def _power_spectrum_gradient(
 
 # padded gradient rows handled at once: the temporaries of all l stay in cache
 _ROWS_PER_SAMPLE_CHUNK = 1024
-
-
-def _padded_chunks(counts: np.ndarray, max_padded_rows: int) -> List[Tuple[np.ndarray, int]]:
-    """Samples batched together, ``[(samples, width)]``: the rows of each sample are
-    padded to ``width``, the largest count of its chunk.
-
-    Samples are taken by decreasing count, equal counts in sample order (so that equal
-    counts everywhere give consecutive samples, written in place). A chunk ends before
-    its padding rows would outnumber its real rows, so padding never doubles the work,
-    or before it would hold more than ``max_padded_rows`` padded rows. Samples without
-    rows are left out.
-    """
-    order = np.argsort(-counts, kind="stable")
-    order = order[counts[order] > 0]
-    decreasing = counts[order]
-    real_rows = np.concatenate([[0], np.cumsum(decreasing)])
-    chunks = []
-    start = 0
-    while start < len(order):
-        width = int(decreasing[start])
-        stop = min(len(order), start + max(1, max_padded_rows // width))
-        # counts decrease: the share of real rows only falls as the chunk grows
-        sizes = np.arange(1, stop - start + 1)
-        enough = 2 * (real_rows[start + 1:stop + 1] - real_rows[start]) >= sizes * width
-        stop = start + int(np.count_nonzero(enough))
-        chunks.append((order[start:stop], width))
-        start = stop
-    return chunks
-
-
-class _Workspace:
-    """Flat buffers reused by every chunk, grown on demand, one per named temporary."""
-
-    def __init__(self, dtype, device):
-        self.dtype = dtype
-        self.device = device
-        self.buffers: Dict[str, torch.Tensor] = {}
-
-    def get(self, name: str, shape) -> torch.Tensor:
-        size = math.prod(shape)
-        buffer = self.buffers.get(name)
-        if buffer is None or buffer.shape[0] < size:
-            buffer = torch.empty(size, dtype=self.dtype, device=self.device)
-            self.buffers[name] = buffer
-        return buffer[:size].view(shape)
-
-
-def _scratch(workspace: Optional[_Workspace], name: str, shape, like: torch.Tensor):
-    """A temporary of ``shape``: a fresh array under autograd (it joins the graph), else
-    the workspace buffer ``name``."""
-    if workspace is None:
-        return torch.empty(shape, dtype=like.dtype, device=like.device)
-    return workspace.get(name, shape)
 
 
 def _product(first: torch.Tensor, second: torch.Tensor, workspace):
@@ -541,6 +515,14 @@ def _gathered_transposed(gradient, rows, workspace):
         transposed = workspace.get("transposed", shape)
         transposed.view(-1, n_radial, n_m).copy_(matrices)
     return transposed
+
+
+def _gathered(values: torch.Tensor, rows: torch.Tensor, workspace, name: str):
+    """``values[rows]``, into the workspace buffer ``name`` when there is one."""
+    if workspace is None:
+        return values.index_select(0, rows)
+    output = workspace.get(name, (rows.shape[0],) + tuple(values.shape[1:]))
+    return torch.index_select(values, 0, rows, out=output)
 
 
 def _take_rows(values: torch.Tensor, rows) -> torch.Tensor:
@@ -621,162 +603,6 @@ def _spherical_expansion_class():
     return SphericalExpansion
 
 
-# With gradients, the expansion of all centres is about as large as the power spectrum
-# built from it; systems of more than _LARGE_SYSTEM atoms are therefore expanded
-# _ATOMS_PER_CHUNK centres at a time, and runs of smaller systems _ATOMS_PER_GROUP atoms at
-# a time. Each chunk costs one more expansion call (neighbour list included), so chunks
-# stay large: fewer, bigger chunks are faster, smaller ones lower the peak memory.
-_LARGE_SYSTEM = 1024
-_ATOMS_PER_CHUNK = 128
-_ATOMS_PER_GROUP = 2048
-
-
-def _centre_chunks(systems):
-    """Split ``systems`` into ``(systems, index of the first one, atoms)`` chunks: runs
-    of whole systems with at most ``_ATOMS_PER_GROUP`` atoms, or ranges of the atoms of a
-    system larger than ``_LARGE_SYSTEM`` (``atoms`` is then the array of their indices,
-    else ``None``). ``None`` when the atom counts cannot be read (the expansion reports
-    the error)."""
-    if not isinstance(systems, (list, tuple)):
-        systems = [systems]
-    try:
-        sizes = [len(system.positions) for system in systems]
-    except (AttributeError, TypeError):
-        return None
-    chunks = []
-    start = 0
-    while start < len(systems):
-        if sizes[start] > _LARGE_SYSTEM:
-            n_pieces = -(-sizes[start] // _ATOMS_PER_CHUNK)
-            for atoms in np.array_split(np.arange(sizes[start]), n_pieces):
-                chunks.append(([systems[start]], start, atoms))
-            start += 1
-            continue
-        stop, total = start, 0
-        while stop < len(systems) and sizes[stop] <= _LARGE_SYSTEM and (
-            total + sizes[stop] <= _ATOMS_PER_GROUP or stop == start
-        ):
-            total += sizes[stop]
-            stop += 1
-        chunks.append((list(systems[start:stop]), start, None))
-        start = stop
-    return chunks
-
-
-def _detach_blocks(spectrum: TensorMap, first_system: int):
-    """``{key: [values, samples, properties, {parameter: (values, samples, components)}]}``
-    of ``spectrum``, with the ``system`` columns shifted by ``first_system``."""
-    pieces = {}
-    system_column = spectrum.sample_names.index("system")
-    for key, block in spectrum.items():
-        samples = block.samples.values.copy()
-        samples[:, system_column] += first_system
-        gradients = {}
-        for parameter, gradient in block.gradients():
-            gradient_samples = gradient.samples.values.copy()
-            if "system" in gradient.samples.names:
-                gradient_samples[:, gradient.samples.names.index("system")] += first_system
-            gradients[parameter] = [gradient.values, gradient_samples,
-                                    list(gradient.components), gradient.samples.names]
-        pieces[tuple(key.values.tolist())] = [block.values, samples, block.properties,
-                                              gradients]
-    return (spectrum.keys.names, spectrum.sample_names, pieces)
-
-
-def _concatenate_pieces(pieces) -> TensorMap:
-    """One TensorMap from the chunk pieces of :func:`_detach_blocks`, in chunk order.
-
-    Each output array is allocated once and filled piece by piece, dropping each piece
-    as soon as it is copied, so that the peak memory stays close to the output size."""
-    key_names, sample_names = pieces[0][0], pieces[0][1]
-    chunk_blocks = [chunk[2] for chunk in pieces]
-    all_keys = sorted({key for blocks in chunk_blocks for key in blocks})
-    blocks = []
-    for key in all_keys:
-        parts = [blocks_of_chunk.pop(key) for blocks_of_chunk in chunk_blocks
-                 if key in blocks_of_chunk]
-        properties = parts[0][2]
-        samples = np.concatenate([part[1] for part in parts], axis=0)
-        sample_offsets = np.cumsum([0] + [len(part[1]) for part in parts])
-        parameters = list(parts[0][3])
-        gradient_samples = {}
-        gradient_components = {}
-        gradient_names = {}
-        for parameter in parameters:
-            shifted = []
-            for offset, part in zip(sample_offsets, parts):
-                rows = part[3][parameter][1]
-                rows[:, 0] += offset
-                shifted.append(rows)
-            gradient_samples[parameter] = np.concatenate(shifted, axis=0)
-            gradient_components[parameter] = parts[0][3][parameter][2]
-            gradient_names[parameter] = parts[0][3][parameter][3]
-        values = _fill([part[0] for part in parts])
-        gradient_values = {}
-        for parameter in parameters:
-            arrays = []
-            for part in parts:
-                arrays.append(part[3][parameter][0])
-                part[3][parameter][0] = None
-            gradient_values[parameter] = _fill(arrays)
-        del parts
-        block = TensorBlock(values, Labels(sample_names, samples, assume_unique=True), [],
-                            properties)
-        for parameter in parameters:
-            block.add_gradient(parameter, TensorBlock(
-                gradient_values[parameter],
-                Labels(gradient_names[parameter], gradient_samples[parameter],
-                       assume_unique=True),
-                gradient_components[parameter], properties,
-            ))
-        blocks.append(block)
-    keys = Labels(key_names, np.array(all_keys, dtype=np.int32).reshape(-1, len(key_names)))
-    return TensorMap(keys, blocks)
-
-
-def _fill(arrays):
-    """Concatenation of ``arrays`` along the first axis into one preallocated array,
-    releasing each input (the list entries are cleared) once it is copied."""
-    first = arrays[0]
-    total = sum(array.shape[0] for array in arrays)
-    if isinstance(first, np.ndarray):
-        output = np.empty((total,) + first.shape[1:], dtype=first.dtype)
-    else:
-        if any(array.requires_grad for array in arrays):
-            return torch.cat(arrays, dim=0)
-        output = torch.empty((total,) + tuple(first.shape[1:]), dtype=first.dtype,
-                             device=first.device)
-    start = 0
-    for index in range(len(arrays)):
-        array = arrays[index]
-        output[start:start + array.shape[0]] = array
-        start += array.shape[0]
-        arrays[index] = None
-        del array
-        _release_freed_memory()
-    return output
-
-
-def _load_malloc_trim():
-    try:
-        import ctypes
-
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc: freed memory is left to the allocator
-        return None
-
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def _release_freed_memory():
-    """Hand the memory of freed pieces back to the system: glibc keeps freed blocks of a
-    few MiB in its arenas, where the output being filled cannot reuse them, so the peak
-    would otherwise be the output plus all its pieces."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
-
-
 class SoapPowerSpectrum(torch.nn.Module):
     """SOAP power spectrum (featomic 0.6 hyper-parameters and output layout).
 
@@ -825,33 +651,13 @@ class SoapPowerSpectrum(torch.nn.Module):
         ``"strain"``); ``selected_keys`` picks ``(center_type, neighbor_1_type,
         neighbor_2_type)`` keys, ``selected_samples`` ``(system, atom)`` centres."""
         gradients = _check_gradients(gradients)
-        chunks = None
-        if len(gradients) != 0 and selected_samples is None:
-            chunks = _centre_chunks(systems)
-        if chunks is None or len(chunks) < 2:
-            expansion = self.spherical_expansion.compute(
-                systems, gradients=gradients, selected_samples=selected_samples
-            )
-            return power_spectrum_from_expansion(expansion, selected_keys=selected_keys)
-        # with gradients, the expansion of all centres is as large as the output: compute
-        # it (and its power spectrum) a chunk of centres at a time
-        pieces = []
-        for chunk_systems, first_system, atoms in chunks:
-            chunk_selection = None
-            if atoms is not None:
-                chunk_selection = Labels(
-                    ["system", "atom"],
-                    np.stack([np.zeros(len(atoms), dtype=np.int64), atoms], axis=1),
-                )
-            expansion = self.spherical_expansion.compute(
-                chunk_systems, gradients=gradients, selected_samples=chunk_selection
-            )
-            spectrum = power_spectrum_from_expansion(expansion, selected_keys=selected_keys)
-            del expansion
-            pieces.append(_detach_blocks(spectrum, first_system))
-            del spectrum
-            _release_freed_memory()
-        return _concatenate_pieces(pieces)
+        # positions gradients come from the pairs (see calculators._soap_positions_gradient)
+        from_pairs = "positions" in gradients
+        expansion, pairs = self.spherical_expansion._compute(
+            systems, [g for g in gradients if g != "positions"], None, selected_samples,
+            keep_pairs=from_pairs,
+        )
+        return _power_spectrum(expansion, selected_keys, pairs, gradients)
 
     def forward(self, systems, gradients=None, selected_keys: Optional[Labels] = None,
                 selected_samples: Optional[Labels] = None):

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import copy
 import math
-import mmap
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -52,6 +51,7 @@ from blocktensor.o3 import spherical_harmonics
 from ._gradients import check_gradients
 from .cutoff import scaling_from_hypers, smoothing_from_hypers
 from .neighbors import PAIR_SAMPLE_NAMES, batched_neighbor_list
+from ._buffers import zeros
 from .radial import RadialIntegral
 from .system import System, as_systems
 
@@ -62,8 +62,6 @@ _PAIR_KEY_NAMES = ["o3_lambda", "o3_sigma", "first_atom_type", "second_atom_type
 _PAIR_SAMPLE_NAMES = PAIR_SAMPLE_NAMES
 _KNOWN_GRADIENTS = ("positions", "strain")
 _Y00 = 1.0 / math.sqrt(4.0 * math.pi)
-# arrays larger than this are allocated with huge pages on CPU (see _zeros)
-_HUGE_PAGE_MIN_BYTES = 16 << 20
 # elements of the padded per-chunk temporaries of SphericalExpansion (~32 MB in float64)
 _PADDED_CHUNK_ELEMENTS = 1 << 22
 
@@ -432,6 +430,12 @@ class SphericalExpansion(_ExpansionBase):
         -------
         TensorMap
         """
+        return self._compute(systems, gradients, selected_keys, selected_samples)[0]
+
+    def _compute(self, systems, gradients, selected_keys, selected_samples,
+                 keep_pairs: bool = False):
+        """:meth:`compute`, and the :class:`_ExpansionPairs` behind the result when
+        ``keep_pairs`` (else ``None``), for gradients computed from the pairs."""
         gradients = _check_gradients(gradients)
         batch, pairs = self._prepare(systems)
         device = batch.systems[0].device
@@ -582,7 +586,10 @@ class SphericalExpansion(_ExpansionBase):
             _KEY_NAMES,
             np.array([(l, 1, a, b) for l, a, b in keys], dtype=np.int32).reshape(-1, 4),
         )
-        return TensorMap(key_labels, blocks)
+        expansion_pairs = None
+        if keep_pairs:
+            expansion_pairs = _ExpansionPairs(self, batch, first[kept], second[kept], vectors)
+        return TensorMap(key_labels, blocks), expansion_pairs
 
     def _accumulate(
         self,
@@ -624,9 +631,9 @@ class SphericalExpansion(_ExpansionBase):
         values = torch.zeros((n_rows, n_lm, n_max), dtype=dtype, device=device)
         positions_gradient = strain_gradient = None
         if want_positions:
-            positions_gradient = _zeros((n_gradient_rows, 3, n_lm, n_max), dtype, device)
+            positions_gradient = zeros((n_gradient_rows, 3, n_lm, n_max), dtype, device)
         if want_strain:
-            strain_gradient = _zeros((n_rows, 3, 3, n_lm, n_max), dtype, device)
+            strain_gradient = zeros((n_rows, 3, 3, n_lm, n_max), dtype, device)
         if n_pairs == 0:
             return values, positions_gradient, strain_gradient
 
@@ -793,31 +800,44 @@ class SphericalExpansion(_ExpansionBase):
 
 
 
-def _zeros(shape, dtype, device):
-    """Zero-filled array; large CPU arrays come from a private anonymous mapping with
-    transparent huge pages requested.
+class _ExpansionPairs:
+    """The pairs behind a :class:`SphericalExpansion` (those of its centres and neighbour
+    types), with what is needed to evaluate their radial and angular factors again.
 
-    Gradient arrays reach hundreds of MB and are written once: with 4 kB pages, the
-    page faults of the first touch cost more than computing them. Anonymous mappings
-    are zero-filled by the kernel, so no zeroing pass is needed either.
-    """
-    count = math.prod(shape)
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    if (
-        torch.device(device).type != "cpu"
-        or count * itemsize < _HUGE_PAGE_MIN_BYTES
-        or not hasattr(mmap, "MADV_HUGEPAGE")
-    ):
-        return torch.zeros(shape, dtype=dtype, device=device)
-    try:
-        mapping = mmap.mmap(
-            -1, count * itemsize, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-        )
-        mapping.madvise(mmap.MADV_HUGEPAGE)
-    except (OSError, ValueError, AttributeError):
-        return torch.zeros(shape, dtype=dtype, device=device)
-    # the tensor keeps the mapping alive; it is unmapped when the tensor is freed
-    return torch.frombuffer(mapping, dtype=dtype, count=count).view(shape)
+    ``first``/``second`` are the centre/neighbour atoms as indices into all the atoms of
+    the call (``offsets[system] + atom``), ``vectors`` the pair vectors (device)."""
+
+    def __init__(self, calculator: SphericalExpansion, batch: _Batch, first: np.ndarray,
+                 second: np.ndarray, vectors: torch.Tensor):
+        self.calculator = calculator
+        self.first = first
+        self.second = second
+        self.vectors = vectors
+        self.types = batch.types
+        self.offsets = batch.offsets
+        self.system_of = batch.system_of
+        self.local_index = batch.local_index
+        self.total = batch.total
+        self.weights = batch.weights
+
+    def factors(self, pairs: torch.Tensor, max_l: int):
+        """``(harmonics, harmonics_gradients, unit, radial, radial_derivative)`` of the
+        pairs ``pairs`` (device indices): ``Y_lm`` (n, (max_l + 1)²), ``∂Y_lm/∂r``
+        (n, 3, (max_l + 1)²), ``r/|r|`` (n, 3) and the weighted radial functions with
+        their distance derivatives (n, max_l + 1, n_max)."""
+        calculator = self.calculator
+        vectors = self.vectors.index_select(0, pairs)
+        distances = torch.linalg.vector_norm(vectors, dim=1)
+        weights = None
+        if self.weights is not None:
+            second = torch.from_numpy(self.second).to(pairs.device).index_select(0, pairs)
+            weights = self.weights.index_select(0, second)
+        n_max = max(calculator.radial_sizes[: max_l + 1])
+        radial, radial_derivative = calculator._radial(distances, max_l, n_max, True, weights)
+        harmonics, harmonics_gradients = spherical_harmonics(vectors, max_l,
+                                                             compute_gradients=True)
+        unit = vectors / distances[:, None]
+        return harmonics, harmonics_gradients, unit, radial, radial_derivative
 
 
 def _padded(rows, slot, n_slots):

@@ -408,39 +408,40 @@ def test_selected_samples(calculator):
                                    as_numpy(reference_block.values)[rows], atol=1e-14)
 
 
-@pytest.mark.parametrize("large_system, atoms_per_chunk, atoms_per_group",
-                         [(4, 2, 10**9), (5, 3, 10)])
-def test_chunked_centres_give_the_same_output(calculator, monkeypatch, large_system,
-                                              atoms_per_chunk, atoms_per_group):
-    """With gradients, centres are expanded a chunk at a time (whole small systems, atom
-    ranges of larger ones); the assembled output must equal the one-shot computation."""
-    import calculators.power_spectrum as power_spectrum_module
+@pytest.mark.parametrize("pairs_per_chunk", [1, 7, 1024])
+def test_gradients_from_pairs_equal_the_product_rule(calculator, monkeypatch,
+                                                      pairs_per_chunk):
+    """``compute`` takes positions gradients from the pairs; the product rule through the
+    expansion's gradient blocks must give the same rows and values (small periodic cells,
+    where several images of a neighbour share a row, included; padded and unpadded)."""
+    import calculators._soap_positions_gradient as pairs_module
 
+    monkeypatch.setattr(pairs_module, "_PAIRS_PER_CHUNK", pairs_per_chunk)
     systems = [structure("nacl"), structure("methanol"), structure("silicon"),
                structure("water_methane")]
-    for gradients in (["positions"], ["positions", "strain"]):
+    selection = Labels(["system", "atom"], [[0, 1], [1, 0], [1, 3], [3, 2], [3, 5]])
+    for gradients, selected_samples in [(["positions"], None),
+                                        (["strain", "positions"], None),
+                                        (["positions"], selection)]:
         chosen = systems if "strain" not in gradients else [systems[0], systems[2]]
-        monkeypatch.setattr(power_spectrum_module, "_LARGE_SYSTEM", 10**9)
-        monkeypatch.setattr(power_spectrum_module, "_ATOMS_PER_GROUP", 10**9)
-        assert len(power_spectrum_module._centre_chunks(chosen)) == 1
-        whole = calculator.compute(chosen, gradients=gradients)
-        monkeypatch.setattr(power_spectrum_module, "_LARGE_SYSTEM", large_system)
-        monkeypatch.setattr(power_spectrum_module, "_ATOMS_PER_CHUNK", atoms_per_chunk)
-        monkeypatch.setattr(power_spectrum_module, "_ATOMS_PER_GROUP", atoms_per_group)
-        assert len(power_spectrum_module._centre_chunks(chosen)) > 2
-        chunked = calculator.compute(chosen, gradients=gradients)
-        assert chunked.keys == whole.keys
-        for (key, block), (_, expected) in zip(chunked.items(), whole.items()):
+        from_pairs = calculator.compute(chosen, gradients=gradients,
+                                        selected_samples=selected_samples)
+        expansion = calculator.spherical_expansion.compute(
+            chosen, gradients=gradients, selected_samples=selected_samples)
+        product_rule = power_spectrum_from_expansion(expansion)
+        assert from_pairs.keys == product_rule.keys
+        for (key, block), (_, expected) in zip(from_pairs.items(), product_rule.items()):
             assert block.samples == expected.samples, key
-            assert block.properties == expected.properties
+            assert block.gradients_list() == gradients
             np.testing.assert_allclose(as_numpy(block.values), as_numpy(expected.values),
                                        rtol=0, atol=1e-13)
             for parameter, gradient in expected.gradients():
                 mine = block.gradient(parameter)
                 assert mine.samples == gradient.samples, (key, parameter)
                 assert mine.components == gradient.components
+                scale = max(1.0, float(np.abs(as_numpy(gradient.values)).max()))
                 np.testing.assert_allclose(as_numpy(mine.values), as_numpy(gradient.values),
-                                           rtol=0, atol=1e-13)
+                                           rtol=0, atol=1e-12 * scale)
 
 
 @pytest.mark.parametrize("system", ["crystal", "molecules"])

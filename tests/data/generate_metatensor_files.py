@@ -17,7 +17,6 @@ Outputs go to ``tests/data/metatensor/``:
 Everything is seeded, so rerunning gives the same arrays (and byte-identical archives).
 """
 
-import io
 import json
 import os
 import zipfile

@@ -1,0 +1,100 @@
+"""Buffers and batching shared by the calculators' gradient code.
+
+Gradient arrays are large and written once, and their temporaries are computed chunk by
+chunk: this module holds the allocation of the former (:func:`zeros`), the reuse of the
+latter (:class:`Workspace`, :func:`scratch`) and the grouping of samples with different
+numbers of rows into padded batches (:func:`padded_chunks`).
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+# arrays larger than this are allocated with huge pages on CPU (see zeros)
+_HUGE_PAGE_MIN_BYTES = 16 << 20
+
+
+def zeros(shape, dtype, device):
+    """Zero-filled array; large CPU arrays come from a private anonymous mapping with
+    transparent huge pages requested.
+
+    Gradient arrays reach hundreds of MB and are written once: with 4 kB pages, the
+    page faults of the first touch cost more than computing them. Anonymous mappings
+    are zero-filled by the kernel, so no zeroing pass is needed either.
+    """
+    count = math.prod(shape)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    if (
+        torch.device(device).type != "cpu"
+        or count * itemsize < _HUGE_PAGE_MIN_BYTES
+        or not hasattr(mmap, "MADV_HUGEPAGE")
+        or __import__("os").environ.get("BT_NOHUGE")
+    ):
+        return torch.zeros(shape, dtype=dtype, device=device)
+    try:
+        mapping = mmap.mmap(
+            -1, count * itemsize, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+        )
+        mapping.madvise(mmap.MADV_HUGEPAGE)
+    except (OSError, ValueError, AttributeError):
+        return torch.zeros(shape, dtype=dtype, device=device)
+    # the tensor keeps the mapping alive; it is unmapped when the tensor is freed
+    return torch.frombuffer(mapping, dtype=dtype, count=count).view(shape)
+
+
+def padded_chunks(counts: np.ndarray, max_padded_rows: int) -> List[Tuple[np.ndarray, int]]:
+    """Samples batched together, ``[(samples, width)]``: the rows of each sample are
+    padded to ``width``, the largest count of its chunk.
+
+    Samples are taken by decreasing count, equal counts in sample order (so that equal
+    counts everywhere give consecutive samples, written in place). A chunk ends before
+    its padding rows would outnumber its real rows, so padding never doubles the work,
+    or before it would hold more than ``max_padded_rows`` padded rows. Samples without
+    rows are left out.
+    """
+    order = np.argsort(-counts, kind="stable")
+    order = order[counts[order] > 0]
+    decreasing = counts[order]
+    real_rows = np.concatenate([[0], np.cumsum(decreasing)])
+    chunks = []
+    start = 0
+    while start < len(order):
+        width = int(decreasing[start])
+        stop = min(len(order), start + max(1, max_padded_rows // width))
+        # counts decrease: the share of real rows only falls as the chunk grows
+        sizes = np.arange(1, stop - start + 1)
+        enough = 2 * (real_rows[start + 1:stop + 1] - real_rows[start]) >= sizes * width
+        stop = start + int(np.count_nonzero(enough))
+        chunks.append((order[start:stop], width))
+        start = stop
+    return chunks
+
+
+class Workspace:
+    """Flat buffers reused by every chunk, grown on demand, one per named temporary."""
+
+    def __init__(self, dtype, device):
+        self.dtype = dtype
+        self.device = device
+        self.buffers: Dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape) -> torch.Tensor:
+        size = math.prod(shape)
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.shape[0] < size:
+            buffer = torch.empty(size, dtype=self.dtype, device=self.device)
+            self.buffers[name] = buffer
+        return buffer[:size].view(shape)
+
+
+def scratch(workspace: Optional[Workspace], name: str, shape, like: torch.Tensor):
+    """A temporary of ``shape``: a fresh array under autograd (it joins the graph), else
+    the workspace buffer ``name``."""
+    if workspace is None:
+        return torch.empty(shape, dtype=like.dtype, device=like.device)
+    return workspace.get(name, shape)

@@ -1,0 +1,232 @@
+"""Positions gradients of the SOAP power spectrum computed from the neighbour pairs.
+
+The product rule through the expansion's own gradient rows (``dc`` with ``(2l+1) n``
+entries per row and direction, gathered, transposed and multiplied by ``c``) moves more
+memory than the output it builds. The pair contribution to ``c`` factorises instead:
+
+.. math::
+
+    \\frac{\\partial c_{lmn}(i)}{\\partial \\mathbf r_j}
+        = R_{ln}(r)\\, \\nabla Y_{lm}(\\mathbf r) + R'_{ln}(r)\\, \\hat{\\mathbf r}\\, Y_{lm}(\\mathbf r),
+    \\qquad \\mathbf r = \\mathbf r_j - \\mathbf r_i,
+
+so that the sum over ``m`` in ``dp = Σ_m dc¹ c² + c¹ dc²`` is taken on the angular factors
+first: with ``W = Σ_m Y_lm c_m`` and ``V_x = Σ_m ∂_x Y_lm c_m`` (vectors over ``n``),
+
+.. math::
+
+    \\sum_m \\partial_x c^1_{m a}\\, c^2_{m b}
+        = R_a V_{x b} + \\hat r_x R'_a W_b,
+
+a sum of two outer products per pair and direction. Each pair's gradient row is then one
+small matrix product of rank 2 (rank 4 when both neighbour types are the same, where
+``dp = T + Tᵀ``), written once into the output; the centre's own row is minus the sum of
+the rows of its neighbours (the spectrum does not change under translations). Neither the
+expansion gradients nor any array of their size is ever built.
+
+Pairs go through the products in padded batches of centres with similar numbers of
+neighbours (:func:`~calculators._buffers.padded_chunks`): padding pairs have zero factors
+and land on a scratch row of the output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from blocktensor import Labels, TensorBlock
+
+from ._buffers import Workspace, padded_chunks, scratch, zeros
+
+# padded pairs handled at once: the temporaries of all l stay in cache
+_PAIRS_PER_CHUNK = 1024
+_XYZ = Labels("xyz", np.arange(3, dtype=np.int32).reshape(-1, 1))
+
+
+def positions_gradient_from_pairs(
+    pairs,
+    samples: Labels,
+    types: tuple,
+    angular: list,
+    slices: list,
+    properties: Labels,
+    coefficients: tuple,
+) -> TensorBlock:
+    """The ``positions`` gradient block of one power-spectrum block.
+
+    Parameters
+    ----------
+    pairs : calculators.spherical_expansion._ExpansionPairs
+        The pairs of the expansion the spectrum was built from.
+    samples : Labels
+        ``(system, atom)`` samples of the power-spectrum block.
+    types : (int, int)
+        ``(neighbor_1_type, neighbor_2_type)`` of the block.
+    angular, slices : list
+        The ``l`` channels of the block and their ``(begin, end)`` property columns.
+    properties : Labels
+        The block's properties.
+    coefficients : (dict, dict)
+        ``{l: c}`` of the two neighbour types for the block's samples, ``(samples,
+        2l + 1, n)``, each already multiplied by the block's normalisation.
+
+    Returns
+    -------
+    TensorBlock
+        Samples ``(sample, system, atom)`` for the centre and every neighbour of either
+        type (sorted), component ``xyz``, the block's properties.
+    """
+    first_type, second_type = types
+    same_types = first_type == second_type
+    first_coefficients, second_coefficients = coefficients
+    reference = first_coefficients[angular[0]]
+    dtype, device = reference.dtype, reference.device
+    n_samples = len(samples)
+    n_properties = len(properties)
+
+    sample_values = samples.values.astype(np.int64)
+    centers = pairs.offsets[sample_values[:, 0]] + sample_values[:, 1]
+    sample_of_atom = np.full(pairs.total, -1, dtype=np.int64)
+    sample_of_atom[centers] = np.arange(n_samples)
+    pair_sample = sample_of_atom[pairs.first]
+    neighbor_types = pairs.types[pairs.second]
+    # pairs of an atom with its own periodic images move rigidly: no contribution
+    relevant = (pair_sample >= 0) & (pairs.first != pairs.second) & (
+        (neighbor_types == first_type) | (neighbor_types == second_type)
+    )
+    selected = np.nonzero(relevant)[0]
+
+    # rows: (sample, atom) of every neighbour, and of the centre itself
+    total = max(pairs.total, 1)
+    row_keys, inverse = np.unique(
+        np.concatenate([pair_sample[selected] * total + pairs.second[selected],
+                        np.arange(n_samples, dtype=np.int64) * total + centers]),
+        return_inverse=True,
+    )
+    inverse = inverse.reshape(-1)
+    n_rows = len(row_keys)
+    row_atom = row_keys % total
+    metadata = np.stack([row_keys // total, pairs.system_of[row_atom],
+                         pairs.local_index[row_atom]], axis=1)
+    row_of_pair = inverse[: len(selected)]
+    row_of_center = inverse[len(selected):]
+    # several images of one neighbour share its row: they are summed, not copied
+    one_pair_per_row = n_rows == len(selected) + n_samples
+
+    # the last row is scratch, for padding pairs; rows are zero-filled for the images
+    values = zeros((n_rows + 1, 3, n_properties), dtype, device)
+    inputs = [*first_coefficients.values(), *second_coefficients.values(), pairs.vectors]
+    differentiable = torch.is_grad_enabled() and any(x.requires_grad for x in inputs)
+    workspace = None if differentiable else Workspace(dtype, device)
+    center_sums = torch.zeros((n_samples, 3, n_properties), dtype=dtype, device=device)
+
+    # (pairs of this type, coefficients they multiply, their term comes transposed)
+    if same_types:
+        terms = [(selected, second_coefficients, False)]
+    else:
+        is_first = neighbor_types[selected] == first_type
+        terms = [(selected[is_first], second_coefficients, False),
+                 (selected[~is_first], first_coefficients, True)]
+    row_of = np.full(len(pairs.first), -1, dtype=np.int64)
+    row_of[selected] = row_of_pair
+    max_l = max(angular)
+
+    for term_pairs, term_coefficients, transposed in terms:
+        order = np.argsort(pair_sample[term_pairs], kind="stable")
+        term_pairs = term_pairs[order]
+        counts = np.bincount(pair_sample[term_pairs], minlength=n_samples)
+        starts = np.cumsum(counts) - counts
+        for chunk_samples, width in padded_chunks(counts, _PAIRS_PER_CHUNK):
+            n_chunk = len(chunk_samples)
+            n_padded = n_chunk * width
+            chunk_counts = counts[chunk_samples]
+            rank = np.arange(int(chunk_counts.sum())) - np.repeat(
+                np.cumsum(chunk_counts) - chunk_counts, chunk_counts)
+            chunk_pairs = term_pairs[np.repeat(starts[chunk_samples], chunk_counts) + rank]
+            slots = torch.from_numpy(np.repeat(np.arange(n_chunk) * width, chunk_counts)
+                                     + rank).to(device)
+            harmonics, harmonics_gradients, unit, radial, radial_derivative = pairs.factors(
+                torch.from_numpy(chunk_pairs).to(device), max_l
+            )
+            # angular factors [Y; ∂x Y; ∂y Y; ∂z Y] and radial ones, zero for padding
+            angular_factors = _padded(
+                torch.cat([harmonics[:, None, :], harmonics_gradients], dim=1), slots,
+                n_padded, workspace, "angular")
+            unit = _padded(unit, slots, n_padded, workspace, "unit")
+            radial = _padded(radial, slots, n_padded, workspace, "radial")
+            radial_derivative = _padded(radial_derivative, slots, n_padded, workspace,
+                                        "radial_derivative")
+            output = scratch(workspace, "output", (n_padded, 3, n_properties), reference)
+            chunk_rows = torch.from_numpy(chunk_samples).to(device)
+            for o3_lambda, (begin, end) in zip(angular, slices):
+                lm = slice(o3_lambda * o3_lambda, (o3_lambda + 1) ** 2)
+                n_m = 2 * o3_lambda + 1
+                c = term_coefficients[o3_lambda].index_select(0, chunk_rows)
+                n_c = c.shape[-1]
+                # [W; V_x; V_y; V_z] = [Y; ∂Y] c for every pair of a sample at once
+                projected = torch.bmm(
+                    angular_factors[:, :, lm].reshape(n_chunk, width * 4, n_m), c
+                ).view(n_padded, 4, n_c)
+                # per pair and direction, Σ_m ∂c_ma c_mb = R_a V_xb + R'_a r̂_x W_b: outer
+                # products, computed by broadcasting (batched products of rank 2 are
+                # several times slower for matrices this small)
+                gradient_projection = projected[:, 1:, :]
+                direction_projection = unit[:, :, None] * projected[:, :1, :]
+                # the radial basis of l is the same for every neighbour type
+                r = radial[:, o3_lambda, :n_c]
+                r_prime = radial_derivative[:, o3_lambda, :n_c]
+                as_rows = [(r[:, None, :, None], gradient_projection[:, :, None, :]),
+                           (r_prime[:, None, :, None], direction_projection[:, :, None, :])]
+                as_columns = [(gradient_projection[:, :, :, None], r[:, None, None, :]),
+                              (direction_projection[:, :, :, None],
+                               r_prime[:, None, None, :])]
+                if same_types:
+                    # dp = T + Tᵀ
+                    outer_products = as_rows + as_columns
+                elif transposed:
+                    # pairs of the second type: (Σ_m c¹_ma ∂c²_mb)
+                    outer_products = as_columns
+                else:
+                    outer_products = as_rows
+                target = output[:, :, begin:end].view(n_padded, 3, n_c, n_c)
+                _sum_of_products(target, outer_products, differentiable)
+            # the centre's row is minus the sum of its neighbours' rows
+            center_sums.index_add_(0, chunk_rows,
+                                   output.view(n_chunk, width, 3, n_properties).sum(dim=1))
+            destination = np.full(n_padded, n_rows, dtype=np.int64)
+            destination[slots.cpu().numpy()] = row_of[chunk_pairs]
+            destination = torch.from_numpy(destination).to(device)
+            if one_pair_per_row:
+                values.index_copy_(0, destination, output)
+            else:
+                values.index_add_(0, destination, output)
+
+    values.index_copy_(0, torch.from_numpy(row_of_center).to(device), -center_sums)
+    return TensorBlock(
+        values[:n_rows],
+        Labels(["sample", "system", "atom"], metadata.astype(np.int32), assume_unique=True),
+        [_XYZ],
+        properties,
+    )
+
+
+def _sum_of_products(target: torch.Tensor, products, differentiable: bool):
+    """``target = Σ_k left_k · right_k`` (broadcast), in place when autograd allows."""
+    if differentiable:  # out= arguments and in-place products do not take part in autograd
+        target.copy_(sum(left * right for left, right in products))
+        return
+    (left, right), *others = products
+    torch.mul(left, right, out=target)
+    for left, right in others:
+        target.addcmul_(left, right)
+
+
+def _padded(rows: torch.Tensor, slots: torch.Tensor, n_slots: int, workspace, name: str):
+    """``rows`` placed at ``slots`` of a zero array of ``n_slots`` rows."""
+    shape = (n_slots,) + tuple(rows.shape[1:])
+    if workspace is None:
+        output = rows.new_zeros(shape)
+    else:
+        output = workspace.get(name, shape)
+        output.zero_()
+    return output.index_copy_(0, slots, rows)
