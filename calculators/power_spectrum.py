@@ -22,7 +22,7 @@ next, so that its working set stays in cache.
 
 :class:`SoapPowerSpectrum` does not go through the expansion's positions gradients (as
 large as the output, and slow to multiply): it computes the positions gradients from the
-neighbour pairs directly (:mod:`calculators._soap_positions_gradient`); the product rule
+neighbour pairs directly (:mod:`calculators._soap_pair_gradients`); the product rule
 above serves the strain and any gradient of a precomputed expansion.
 """
 
@@ -39,7 +39,7 @@ from blocktensor.labels import unique_rows
 
 from ._buffers import Workspace, padded_chunks, scratch, zeros
 from ._gradients import check_gradients
-from ._soap_positions_gradient import positions_gradient_from_pairs
+from ._soap_pair_gradients import gradients_from_pairs
 
 __all__ = ["SoapPowerSpectrum", "SoapRadialSpectrum", "power_spectrum_from_expansion",
            "radial_spectrum_from_expansion"]
@@ -244,13 +244,23 @@ def _power_spectrum(expansion, selected_keys, pairs=None, gradients=None):
             )
         return cache[(center_type, neighbor_type)]
 
+    # pairs of a (center_type, neighbor_type) used by several blocks share their factors
+    uses: Dict[Tuple[int, int], int] = {}
+    for center_type, first_type, second_type in candidates:
+        for neighbor_type in {first_type, second_type}:
+            uses[(center_type, neighbor_type)] = uses.get((center_type, neighbor_type), 0) + 1
+
     output_keys = []
     output_blocks = []
-    for center_type, first_type, second_type in candidates:
+    for index, (center_type, first_type, second_type) in enumerate(candidates):
         first = blocks_of(center_type, first_type)
         second = blocks_of(center_type, second_type)
-        block = _power_spectrum_block(first, second, (first_type, second_type),
-                                      gradient_parameters, pairs)
+        shared = {t for t in (first_type, second_type) if uses[(center_type, t)] > 1}
+        block = _power_spectrum_block(first, second, (center_type, first_type, second_type),
+                                      gradient_parameters, pairs, shared)
+        if pairs is not None and (index + 1 == len(candidates)
+                                  or candidates[index + 1][0] != center_type):
+            pairs.clear_cache()
         if block is None:
             continue
         output_keys.append((center_type, first_type, second_type))
@@ -273,11 +283,12 @@ def _normalization(o3_lambda: int, different_types: bool) -> float:
 def _power_spectrum_block(
     first: _ExpansionBlocks,
     second: _ExpansionBlocks,
-    types: Tuple[int, int],
+    types: Tuple[int, int, int],
     gradient_parameters: Sequence[str],
     pairs=None,
+    shared_types=(),
 ) -> Optional[TensorBlock]:
-    same_types = types[0] == types[1]
+    same_types = types[1] == types[2]
     samples, in_samples, _ = first.samples.intersection_and_mapping(second.samples)
     if len(samples) == 0:
         return None
@@ -322,15 +333,19 @@ def _power_spectrum_block(
 
     block = TensorBlock(values, samples, [], properties)
 
+    from_pairs = {}
+    if pairs is not None:
+        scaled = ({}, {})
+        for o3_lambda in angular:
+            factor = _normalization(o3_lambda, not same_types)
+            scaled[0][o3_lambda] = factor * first_values[o3_lambda]
+            scaled[1][o3_lambda] = factor * second_values[o3_lambda]
+        from_pairs = gradients_from_pairs(
+            pairs, samples, types, set(shared_types), angular, slices, properties, scaled,
+            [p for p in gradient_parameters if p in _SUPPORTED_GRADIENTS])
     for parameter in gradient_parameters:
-        if parameter == "positions" and pairs is not None:
-            scaled = ({}, {})
-            for o3_lambda in angular:
-                factor = _normalization(o3_lambda, not same_types)
-                scaled[0][o3_lambda] = factor * first_values[o3_lambda]
-                scaled[1][o3_lambda] = factor * second_values[o3_lambda]
-            block.add_gradient(parameter, positions_gradient_from_pairs(
-                pairs, samples, types, angular, slices, properties, scaled))
+        if parameter in from_pairs:
+            block.add_gradient(parameter, from_pairs[parameter])
             continue
         gradient = _power_spectrum_gradient(
             parameter, first, second, same_types, angular, slices, properties,
@@ -651,11 +666,10 @@ class SoapPowerSpectrum(torch.nn.Module):
         ``"strain"``); ``selected_keys`` picks ``(center_type, neighbor_1_type,
         neighbor_2_type)`` keys, ``selected_samples`` ``(system, atom)`` centres."""
         gradients = _check_gradients(gradients)
-        # positions gradients come from the pairs (see calculators._soap_positions_gradient)
-        from_pairs = "positions" in gradients
+        # gradients come from the pairs (see calculators._soap_pair_gradients), not from
+        # the expansion's gradients
         expansion, pairs = self.spherical_expansion._compute(
-            systems, [g for g in gradients if g != "positions"], None, selected_samples,
-            keep_pairs=from_pairs,
+            systems, [], None, selected_samples, keep_pairs=len(gradients) != 0,
         )
         return _power_spectrum(expansion, selected_keys, pairs, gradients)
 

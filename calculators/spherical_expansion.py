@@ -819,13 +819,36 @@ class _ExpansionPairs:
         self.local_index = batch.local_index
         self.total = batch.total
         self.weights = batch.weights
+        self._cache = {}
 
-    def factors(self, pairs: torch.Tensor, max_l: int):
+    def factors(self, pairs: np.ndarray, max_l: int, group: Optional[tuple] = None):
         """``(harmonics, harmonics_gradients, unit, radial, radial_derivative)`` of the
-        pairs ``pairs`` (device indices): ``Y_lm`` (n, (max_l + 1)²), ``∂Y_lm/∂r``
+        pairs ``pairs`` (indices): ``Y_lm`` (n, (max_l + 1)²), ``∂Y_lm/∂r``
         (n, 3, (max_l + 1)²), ``r/|r|`` (n, 3) and the weighted radial functions with
-        their distance derivatives (n, max_l + 1, n_max)."""
+        their distance derivatives (n, max_l + 1, n_max).
+
+        With ``group = (center_type, neighbor_type)`` (the types of every pair in
+        ``pairs``), the factors of all the pairs of that group are computed once and
+        kept until :meth:`clear_cache`: for pairs that several blocks use."""
+        if group is None:
+            return self._factors(pairs, max_l)
+        if (group, max_l) not in self._cache:
+            members = np.nonzero((self.types[self.first] == group[0])
+                                 & (self.types[self.second] == group[1]))[0]
+            position = np.full(len(self.first), -1, dtype=np.int64)
+            position[members] = np.arange(len(members))
+            self._cache[(group, max_l)] = (position, self._factors(members, max_l))
+        position, factors = self._cache[(group, max_l)]
+        rows = torch.from_numpy(position[pairs]).to(self.vectors.device)
+        return tuple(factor.index_select(0, rows) for factor in factors)
+
+    def clear_cache(self):
+        """Forget the factors kept by :meth:`factors`."""
+        self._cache = {}
+
+    def _factors(self, pairs: np.ndarray, max_l: int):
         calculator = self.calculator
+        pairs = torch.from_numpy(pairs).to(self.vectors.device)
         vectors = self.vectors.index_select(0, pairs)
         distances = torch.linalg.vector_norm(vectors, dim=1)
         weights = None

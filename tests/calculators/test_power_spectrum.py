@@ -414,7 +414,7 @@ def test_gradients_from_pairs_equal_the_product_rule(calculator, monkeypatch,
     """``compute`` takes positions gradients from the pairs; the product rule through the
     expansion's gradient blocks must give the same rows and values (small periodic cells,
     where several images of a neighbour share a row, included; padded and unpadded)."""
-    import calculators._soap_positions_gradient as pairs_module
+    import calculators._soap_pair_gradients as pairs_module
 
     monkeypatch.setattr(pairs_module, "_PAIRS_PER_CHUNK", pairs_per_chunk)
     systems = [structure("nacl"), structure("methanol"), structure("silicon"),

@@ -1,4 +1,4 @@
-"""Positions gradients of the SOAP power spectrum computed from the neighbour pairs.
+"""Positions and strain gradients of the SOAP power spectrum, from the neighbour pairs.
 
 The product rule through the expansion's own gradient rows (``dc`` with ``(2l+1) n``
 entries per row and direction, gathered, transposed and multiplied by ``c``) moves more
@@ -21,8 +21,9 @@ first: with ``W = Σ_m Y_lm c_m`` and ``V_x = Σ_m ∂_x Y_lm c_m`` (vectors ove
 a sum of two outer products per pair and direction. Each pair's gradient row is then one
 small matrix product of rank 2 (rank 4 when both neighbour types are the same, where
 ``dp = T + Tᵀ``), written once into the output; the centre's own row is minus the sum of
-the rows of its neighbours (the spectrum does not change under translations). Neither the
-expansion gradients nor any array of their size is ever built.
+the rows of its neighbours (the spectrum does not change under translations), and the
+strain gradient ``Σ_j r_ij ⊗ ∂p/∂r_j`` is summed from the same rows (images of the centre
+included). Neither the expansion gradients nor any array of their size is ever built.
 
 Pairs go through the products in padded batches of centres with similar numbers of
 neighbours (:func:`~calculators._buffers.padded_chunks`): padding pairs have zero factors
@@ -30,6 +31,8 @@ and land on a scratch row of the output.
 """
 
 from __future__ import annotations
+
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
@@ -41,18 +44,22 @@ from ._buffers import Workspace, padded_chunks, scratch, zeros
 # padded pairs handled at once: the temporaries of all l stay in cache
 _PAIRS_PER_CHUNK = 1024
 _XYZ = Labels("xyz", np.arange(3, dtype=np.int32).reshape(-1, 1))
+_XYZ_1 = Labels("xyz_1", np.arange(3, dtype=np.int32).reshape(-1, 1))
+_XYZ_2 = Labels("xyz_2", np.arange(3, dtype=np.int32).reshape(-1, 1))
 
 
-def positions_gradient_from_pairs(
+def gradients_from_pairs(
     pairs,
     samples: Labels,
     types: tuple,
+    shared_types: set,
     angular: list,
     slices: list,
     properties: Labels,
     coefficients: tuple,
-) -> TensorBlock:
-    """The ``positions`` gradient block of one power-spectrum block.
+    parameters: Sequence[str],
+) -> Dict[str, TensorBlock]:
+    """The ``positions`` and/or ``strain`` gradient blocks of one power-spectrum block.
 
     Parameters
     ----------
@@ -60,8 +67,11 @@ def positions_gradient_from_pairs(
         The pairs of the expansion the spectrum was built from.
     samples : Labels
         ``(system, atom)`` samples of the power-spectrum block.
-    types : (int, int)
-        ``(neighbor_1_type, neighbor_2_type)`` of the block.
+    types : (int, int, int)
+        ``(center_type, neighbor_1_type, neighbor_2_type)`` of the block.
+    shared_types : set
+        Neighbour types whose pairs other blocks use too: their factors are kept by
+        ``pairs`` (see ``_ExpansionPairs.factors``) rather than computed per chunk.
     angular, slices : list
         The ``l`` channels of the block and their ``(begin, end)`` property columns.
     properties : Labels
@@ -69,14 +79,20 @@ def positions_gradient_from_pairs(
     coefficients : (dict, dict)
         ``{l: c}`` of the two neighbour types for the block's samples, ``(samples,
         2l + 1, n)``, each already multiplied by the block's normalisation.
+    parameters : list of str
+        ``"positions"`` and/or ``"strain"``.
 
     Returns
     -------
-    TensorBlock
-        Samples ``(sample, system, atom)`` for the centre and every neighbour of either
-        type (sorted), component ``xyz``, the block's properties.
+    dict
+        ``{parameter: TensorBlock}``. ``positions``: samples ``(sample, system, atom)``
+        for the centre and every neighbour of either type (sorted), component ``xyz``.
+        ``strain``: one ``sample`` row per sample, components ``xyz_2`` (the pair-vector
+        direction) and ``xyz_1``, as featomic.
     """
-    first_type, second_type = types
+    want_positions = "positions" in parameters
+    want_strain = "strain" in parameters
+    center_type, first_type, second_type = types
     same_types = first_type == second_type
     first_coefficients, second_coefficients = coefficients
     reference = first_coefficients[angular[0]]
@@ -90,48 +106,58 @@ def positions_gradient_from_pairs(
     sample_of_atom[centers] = np.arange(n_samples)
     pair_sample = sample_of_atom[pairs.first]
     neighbor_types = pairs.types[pairs.second]
-    # pairs of an atom with its own periodic images move rigidly: no contribution
-    relevant = (pair_sample >= 0) & (pairs.first != pairs.second) & (
+    relevant = (pair_sample >= 0) & (
         (neighbor_types == first_type) | (neighbor_types == second_type)
     )
-    selected = np.nonzero(relevant)[0]
+    # pairs of an atom with its own periodic images move rigidly: they take no part in
+    # the positions gradients, but they do stretch with the cell
+    image_pairs = pairs.first == pairs.second
+    moving = np.nonzero(relevant & ~image_pairs)[0]
+    selected = np.nonzero(relevant)[0] if want_strain else moving
 
-    # rows: (sample, atom) of every neighbour, and of the centre itself
-    total = max(pairs.total, 1)
-    row_keys, inverse = np.unique(
-        np.concatenate([pair_sample[selected] * total + pairs.second[selected],
-                        np.arange(n_samples, dtype=np.int64) * total + centers]),
-        return_inverse=True,
-    )
-    inverse = inverse.reshape(-1)
-    n_rows = len(row_keys)
-    row_atom = row_keys % total
-    metadata = np.stack([row_keys // total, pairs.system_of[row_atom],
-                         pairs.local_index[row_atom]], axis=1)
-    row_of_pair = inverse[: len(selected)]
-    row_of_center = inverse[len(selected):]
-    # several images of one neighbour share its row: they are summed, not copied
-    one_pair_per_row = n_rows == len(selected) + n_samples
-
-    # the last row is scratch, for padding pairs; rows are zero-filled for the images
-    values = zeros((n_rows + 1, 3, n_properties), dtype, device)
     inputs = [*first_coefficients.values(), *second_coefficients.values(), pairs.vectors]
     differentiable = torch.is_grad_enabled() and any(x.requires_grad for x in inputs)
     workspace = None if differentiable else Workspace(dtype, device)
-    center_sums = torch.zeros((n_samples, 3, n_properties), dtype=dtype, device=device)
+    # per sample, Σ over its pairs of (-1, r_x, r_y, r_z) × the pair's row: the centre's
+    # own positions row and the strain
+    sums = torch.zeros((n_samples, 4, 3, n_properties), dtype=dtype, device=device)
+
+    # the rows of every pair in the positions gradients (the scratch row for pairs that
+    # have none: padding, images of the centre), and whether rows take several images
+    row_of = np.full(len(pairs.first), -1, dtype=np.int64)
+    if want_positions:
+        # rows: (sample, atom) of every neighbour, and of the centre itself
+        total = max(pairs.total, 1)
+        row_keys, inverse = np.unique(
+            np.concatenate([pair_sample[moving] * total + pairs.second[moving],
+                            np.arange(n_samples, dtype=np.int64) * total + centers]),
+            return_inverse=True,
+        )
+        inverse = inverse.reshape(-1)
+        n_rows = len(row_keys)
+        row_atom = row_keys % total
+        metadata = np.stack([row_keys // total, pairs.system_of[row_atom],
+                             pairs.local_index[row_atom]], axis=1)
+        row_of[moving] = inverse[: len(moving)]
+        row_of_center = inverse[len(moving):]
+        # several images of one neighbour share its row: they are summed, not copied
+        one_pair_per_row = n_rows == len(moving) + n_samples
+        row_of[image_pairs] = n_rows
+        # the last row is scratch; rows are zero-filled for the sums over images
+        values = zeros((n_rows + 1, 3, n_properties), dtype, device)
+    else:
+        n_rows = 0
 
     # (pairs of this type, coefficients they multiply, their term comes transposed)
     if same_types:
-        terms = [(selected, second_coefficients, False)]
+        terms = [(selected, second_coefficients, False, first_type)]
     else:
         is_first = neighbor_types[selected] == first_type
-        terms = [(selected[is_first], second_coefficients, False),
-                 (selected[~is_first], first_coefficients, True)]
-    row_of = np.full(len(pairs.first), -1, dtype=np.int64)
-    row_of[selected] = row_of_pair
+        terms = [(selected[is_first], second_coefficients, False, first_type),
+                 (selected[~is_first], first_coefficients, True, second_type)]
     max_l = max(angular)
 
-    for term_pairs, term_coefficients, transposed in terms:
+    for term_pairs, term_coefficients, transposed, term_type in terms:
         order = np.argsort(pair_sample[term_pairs], kind="stable")
         term_pairs = term_pairs[order]
         counts = np.bincount(pair_sample[term_pairs], minlength=n_samples)
@@ -143,10 +169,11 @@ def positions_gradient_from_pairs(
             rank = np.arange(int(chunk_counts.sum())) - np.repeat(
                 np.cumsum(chunk_counts) - chunk_counts, chunk_counts)
             chunk_pairs = term_pairs[np.repeat(starts[chunk_samples], chunk_counts) + rank]
-            slots = torch.from_numpy(np.repeat(np.arange(n_chunk) * width, chunk_counts)
-                                     + rank).to(device)
+            slots_np = np.repeat(np.arange(n_chunk) * width, chunk_counts) + rank
+            slots = torch.from_numpy(slots_np).to(device)
             harmonics, harmonics_gradients, unit, radial, radial_derivative = pairs.factors(
-                torch.from_numpy(chunk_pairs).to(device), max_l
+                chunk_pairs, max_l,
+                None if term_type not in shared_types else (center_type, term_type),
             )
             # angular factors [Y; ∂x Y; ∂y Y; ∂z Y] and radial ones, zero for padding
             angular_factors = _padded(
@@ -190,24 +217,52 @@ def positions_gradient_from_pairs(
                     outer_products = as_rows
                 target = output[:, :, begin:end].view(n_padded, 3, n_c, n_c)
                 _sum_of_products(target, outer_products, differentiable)
-            # the centre's row is minus the sum of its neighbours' rows
-            center_sums.index_add_(0, chunk_rows,
-                                   output.view(n_chunk, width, 3, n_properties).sum(dim=1))
-            destination = np.full(n_padded, n_rows, dtype=np.int64)
-            destination[slots.cpu().numpy()] = row_of[chunk_pairs]
-            destination = torch.from_numpy(destination).to(device)
-            if one_pair_per_row:
-                values.index_copy_(0, destination, output)
-            else:
-                values.index_add_(0, destination, output)
 
-    values.index_copy_(0, torch.from_numpy(row_of_center).to(device), -center_sums)
-    return TensorBlock(
-        values[:n_rows],
-        Labels(["sample", "system", "atom"], metadata.astype(np.int32), assume_unique=True),
-        [_XYZ],
-        properties,
-    )
+            # (-1, r) per pair (zero for padding; the images of the centre only count
+            # for the strain) times its row, summed over the pairs of each sample
+            weights = torch.zeros((n_padded, 4), dtype=dtype, device=device)
+            chunk_pairs_t = torch.from_numpy(chunk_pairs).to(device)
+            if want_positions:
+                weights[slots, 0] = torch.from_numpy(
+                    np.where(image_pairs[chunk_pairs], 0.0, -1.0)).to(device, dtype)
+            if want_strain:
+                weights[slots, 1:] = pairs.vectors.index_select(0, chunk_pairs_t)
+            chunk_sums = torch.bmm(
+                weights.view(n_chunk, width, 4).transpose(1, 2),
+                output.view(n_chunk, width, 3 * n_properties),
+            )
+            sums.index_add_(0, chunk_rows, chunk_sums.view(n_chunk, 4, 3, n_properties))
+            if want_positions:
+                destination = np.full(n_padded, n_rows, dtype=np.int64)
+                destination[slots_np] = row_of[chunk_pairs]
+                destination = torch.from_numpy(destination).to(device)
+                if one_pair_per_row:
+                    values.index_copy_(0, destination, output)
+                else:
+                    values.index_add_(0, destination, output)
+
+    gradients = {}
+    for parameter in parameters:
+        if parameter == "positions":
+            # the centre's row is minus the sum of its neighbours' rows (translations)
+            values.index_copy_(0, torch.from_numpy(row_of_center).to(device), sums[:, 0])
+            gradients[parameter] = TensorBlock(
+                values[:n_rows],
+                Labels(["sample", "system", "atom"], metadata.astype(np.int32),
+                       assume_unique=True),
+                [_XYZ],
+                properties,
+            )
+        else:
+            # strain[b, a] = Σ_j r_b ∂p/∂r_a: xyz_2 is b, the pair-vector direction
+            gradients[parameter] = TensorBlock(
+                sums[:, 1:],
+                Labels(["sample"], np.arange(n_samples, dtype=np.int32).reshape(-1, 1),
+                       assume_unique=True),
+                [_XYZ_2, _XYZ_1],
+                properties,
+            )
+    return gradients
 
 
 def _sum_of_products(target: torch.Tensor, products, differentiable: bool):
