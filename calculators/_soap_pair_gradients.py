@@ -156,6 +156,15 @@ def gradients_from_pairs(
         terms = [(selected[is_first], second_coefficients, False, first_type),
                  (selected[~is_first], first_coefficients, True, second_type)]
     max_l = max(angular)
+    # with l = 0, 1, ... in order and the same number of radial functions for every l
+    # (the GTO basis), all l make one (l, n_1, n_2) grid of properties: the outer products
+    # of all l are computed at once. Otherwise, one l at a time.
+    sizes = {c.shape[-1] for c in (*first_coefficients.values(), *second_coefficients.values())}
+    if angular == list(range(len(angular))) and len(sizes) == 1:
+        channel_groups = [(angular, 0, n_properties)]
+    else:
+        channel_groups = [([o3_lambda], begin, end)
+                          for o3_lambda, (begin, end) in zip(angular, slices)]
 
     for term_pairs, term_coefficients, transposed, term_type in terms:
         order = np.argsort(pair_sample[term_pairs], kind="stable")
@@ -185,28 +194,38 @@ def gradients_from_pairs(
                                         "radial_derivative")
             output = scratch(workspace, "output", (n_padded, 3, n_properties), reference)
             chunk_rows = torch.from_numpy(chunk_samples).to(device)
-            for o3_lambda, (begin, end) in zip(angular, slices):
-                lm = slice(o3_lambda * o3_lambda, (o3_lambda + 1) ** 2)
-                n_m = 2 * o3_lambda + 1
-                c = term_coefficients[o3_lambda].index_select(0, chunk_rows)
-                n_c = c.shape[-1]
+            for channels, begin, end in channel_groups:
+                n_c = term_coefficients[channels[0]].shape[-1]
                 # [W; V_x; V_y; V_z] = [Y; ∂Y] c for every pair of a sample at once
-                projected = torch.bmm(
-                    angular_factors[:, :, lm].reshape(n_chunk, width * 4, n_m), c
-                ).view(n_padded, 4, n_c)
+                projections = []
+                for index, o3_lambda in enumerate(channels):
+                    lm = slice(o3_lambda * o3_lambda, (o3_lambda + 1) ** 2)
+                    c = term_coefficients[o3_lambda].index_select(0, chunk_rows)
+                    factors = angular_factors[:, :, lm].reshape(n_chunk, width * 4, -1)
+                    if differentiable:
+                        projections.append(torch.bmm(factors, c))
+                    else:
+                        if index == 0:
+                            projected = workspace.get(
+                                "projected", (len(channels), n_chunk, width * 4, n_c))
+                        torch.bmm(factors, c, out=projected[index])
+                if differentiable:
+                    projected = torch.stack(projections)
+                # (pairs, 4, l, n)
+                projected = projected.view(len(channels), n_padded, 4, n_c).permute(1, 2, 0, 3)
                 # per pair and direction, Σ_m ∂c_ma c_mb = R_a V_xb + R'_a r̂_x W_b: outer
                 # products, computed by broadcasting (batched products of rank 2 are
                 # several times slower for matrices this small)
-                gradient_projection = projected[:, 1:, :]
-                direction_projection = unit[:, :, None] * projected[:, :1, :]
+                gradient_projection = projected[:, 1:]
+                direction_projection = unit[:, :, None, None] * projected[:, :1]
                 # the radial basis of l is the same for every neighbour type
-                r = radial[:, o3_lambda, :n_c]
-                r_prime = radial_derivative[:, o3_lambda, :n_c]
-                as_rows = [(r[:, None, :, None], gradient_projection[:, :, None, :]),
-                           (r_prime[:, None, :, None], direction_projection[:, :, None, :])]
-                as_columns = [(gradient_projection[:, :, :, None], r[:, None, None, :]),
-                              (direction_projection[:, :, :, None],
-                               r_prime[:, None, None, :])]
+                ls = slice(channels[0], channels[-1] + 1)
+                r = radial[:, None, ls, :n_c]
+                r_prime = radial_derivative[:, None, ls, :n_c]
+                as_rows = [(r[..., None], gradient_projection[..., None, :]),
+                           (r_prime[..., None], direction_projection[..., None, :])]
+                as_columns = [(gradient_projection[..., None], r[..., None, :]),
+                              (direction_projection[..., None], r_prime[..., None, :])]
                 if same_types:
                     # dp = T + Tᵀ
                     outer_products = as_rows + as_columns
@@ -215,7 +234,7 @@ def gradients_from_pairs(
                     outer_products = as_columns
                 else:
                     outer_products = as_rows
-                target = output[:, :, begin:end].view(n_padded, 3, n_c, n_c)
+                target = output[:, :, begin:end].view(n_padded, 3, len(channels), n_c, n_c)
                 _sum_of_products(target, outer_products, differentiable)
 
             # (-1, r) per pair (zero for padding; the images of the centre only count

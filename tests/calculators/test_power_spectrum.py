@@ -408,15 +408,26 @@ def test_selected_samples(calculator):
                                    as_numpy(reference_block.values)[rows], atol=1e-14)
 
 
-@pytest.mark.parametrize("pairs_per_chunk", [1, 7, 1024])
+@pytest.mark.parametrize("pairs_per_chunk, radial", [
+    (1, None), (7, None), (1024, None),
+    # fewer radial functions for higher l: the outer products go one l at a time
+    (64, {"type": "LaplacianEigenstate", "max_radial": 4, "max_angular": 3}),
+])
 def test_gradients_from_pairs_equal_the_product_rule(calculator, monkeypatch,
-                                                      pairs_per_chunk):
-    """``compute`` takes positions gradients from the pairs; the product rule through the
-    expansion's gradient blocks must give the same rows and values (small periodic cells,
-    where several images of a neighbour share a row, included; padded and unpadded)."""
+                                                      pairs_per_chunk, radial):
+    """``compute`` takes positions and strain gradients from the pairs; the product rule
+    through the expansion's gradient blocks must give the same rows and values (small
+    periodic cells, where several images of a neighbour share a row, included; padded
+    and unpadded)."""
     import calculators._soap_pair_gradients as pairs_module
 
     monkeypatch.setattr(pairs_module, "_PAIRS_PER_CHUNK", pairs_per_chunk)
+    if radial is not None:
+        hypers = {**HYPERS, "density": {"type": "DiracDelta"},
+                  "basis": radial}
+        calculator = SoapPowerSpectrum(**hypers)
+        sizes = calculator.spherical_expansion.radial_sizes
+        assert len(set(sizes)) > 1
     systems = [structure("nacl"), structure("methanol"), structure("silicon"),
                structure("water_methane")]
     selection = Labels(["system", "atom"], [[0, 1], [1, 0], [1, 3], [3, 2], [3, 5]])
