@@ -166,7 +166,7 @@ def gradients_from_pairs(
         channel_groups = [([o3_lambda], begin, end)
                           for o3_lambda, (begin, end) in zip(angular, slices)]
 
-    for term_pairs, term_coefficients, transposed, term_type in terms:
+    for term_index, (term_pairs, term_coefficients, transposed, term_type) in enumerate(terms):
         order = np.argsort(pair_sample[term_pairs], kind="stable")
         term_pairs = term_pairs[order]
         counts = np.bincount(pair_sample[term_pairs], minlength=n_samples)
@@ -237,20 +237,29 @@ def gradients_from_pairs(
                 target = output[:, :, begin:end].view(n_padded, 3, len(channels), n_c, n_c)
                 _sum_of_products(target, outer_products, differentiable)
 
-            # (-1, r) per pair (zero for padding; the images of the centre only count
-            # for the strain) times its row, summed over the pairs of each sample
-            weights = torch.zeros((n_padded, 4), dtype=dtype, device=device)
-            chunk_pairs_t = torch.from_numpy(chunk_pairs).to(device)
-            if want_positions:
-                weights[slots, 0] = torch.from_numpy(
-                    np.where(image_pairs[chunk_pairs], 0.0, -1.0)).to(device, dtype)
+            rows_of_chunk = output.view(n_chunk, width, 3 * n_properties)
             if want_strain:
-                weights[slots, 1:] = pairs.vectors.index_select(0, chunk_pairs_t)
-            chunk_sums = torch.bmm(
-                weights.view(n_chunk, width, 4).transpose(1, 2),
-                output.view(n_chunk, width, 3 * n_properties),
-            )
-            sums.index_add_(0, chunk_rows, chunk_sums.view(n_chunk, 4, 3, n_properties))
+                # (-1, r) per pair (zero for padding; the images of the centre only
+                # count for the strain) times its row, summed over each sample's pairs
+                weights = torch.zeros((n_padded, 4), dtype=dtype, device=device)
+                if want_positions:
+                    weights[slots, 0] = torch.from_numpy(
+                        np.where(image_pairs[chunk_pairs], 0.0, -1.0)).to(device, dtype)
+                weights[slots, 1:] = pairs.vectors.index_select(
+                    0, torch.from_numpy(chunk_pairs).to(device))
+                chunk_sums = torch.bmm(weights.view(n_chunk, width, 4).transpose(1, 2),
+                                       rows_of_chunk)
+            else:
+                # no images of the centre among the pairs, padding rows are zero
+                chunk_sums = torch.neg(rows_of_chunk.sum(dim=1, keepdim=True))
+            chunk_sums = chunk_sums.view(n_chunk, -1, 3, n_properties)
+            columns = slice(0, 4 if want_strain else 1)
+            if term_index == 0:
+                # each sample is in one chunk of a term (index_add_ is a serial loop)
+                sums[:, columns].index_copy_(0, chunk_rows, chunk_sums)
+            else:
+                sums[:, columns].index_copy_(
+                    0, chunk_rows, sums[:, columns].index_select(0, chunk_rows) + chunk_sums)
             if want_positions:
                 destination = np.full(n_padded, n_rows, dtype=np.int64)
                 destination[slots_np] = row_of[chunk_pairs]
