@@ -39,6 +39,7 @@ centre type therefore share their samples.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from typing import List, Optional, Sequence
 
@@ -184,7 +185,9 @@ def _labels(names, columns) -> Labels:
     return Labels(names, values.reshape(-1, len(names)), assume_unique=True)
 
 
+@functools.lru_cache(maxsize=None)
 def _component(l) -> Labels:  # noqa: E741
+    # one Labels per l, shared by every block (Labels are immutable)
     return Labels("o3_mu", np.arange(-l, l + 1, dtype=np.int32).reshape(-1, 1))
 
 
