@@ -39,6 +39,7 @@ from blocktensor.labels import unique_rows
 
 from ._buffers import Workspace, padded_chunks, scratch, zeros
 from ._gradients import check_gradients
+from ._selection import select_samples_per_block, split_sample_selection
 from ._soap_pair_gradients import gradients_from_pairs
 
 __all__ = ["SoapPowerSpectrum", "SoapRadialSpectrum", "power_spectrum_from_expansion",
@@ -664,14 +665,19 @@ class SoapPowerSpectrum(torch.nn.Module):
         """Power spectrum of ``systems`` (``ase.Atoms``, :class:`~calculators.system.System`
         or a list of them) with the requested explicit ``gradients`` (``"positions"``,
         ``"strain"``); ``selected_keys`` picks ``(center_type, neighbor_1_type,
-        neighbor_2_type)`` keys, ``selected_samples`` ``(system, atom)`` centres."""
+        neighbor_2_type)`` keys, ``selected_samples`` ``(system, atom)`` centres (Labels,
+        or a TensorMap with the output's keys selecting samples block by block)."""
         gradients = _check_gradients(gradients)
+        selected_samples, per_block = split_sample_selection(selected_samples)
         # gradients come from the pairs (see calculators._soap_pair_gradients), not from
         # the expansion's gradients
         expansion, pairs = self.spherical_expansion._compute(
             systems, [], None, selected_samples, keep_pairs=len(gradients) != 0,
         )
-        return _power_spectrum(expansion, selected_keys, pairs, gradients)
+        spectrum = _power_spectrum(expansion, selected_keys, pairs, gradients)
+        if per_block is not None:
+            spectrum = select_samples_per_block(spectrum, per_block)
+        return spectrum
 
     def forward(self, systems, gradients=None, selected_keys: Optional[Labels] = None,
                 selected_samples: Optional[Labels] = None):

@@ -53,6 +53,7 @@ from ._gradients import check_gradients
 from .cutoff import scaling_from_hypers, smoothing_from_hypers
 from .neighbors import PAIR_SAMPLE_NAMES, batched_neighbor_list
 from ._buffers import zeros
+from ._selection import select_samples_per_block, split_sample_selection
 from .radial import RadialIntegral
 from .system import System, as_systems
 
@@ -426,14 +427,20 @@ class SphericalExpansion(_ExpansionBase):
             With all four key names: exactly these blocks (types absent from the systems
             give empty or zero blocks). With a subset of the names: the default keys
             matching any entry (an entry matching none is an error).
-        selected_samples : Labels, optional
-            Subset of ``(system, atom)`` names; only matching centres are computed.
+        selected_samples : Labels or TensorMap, optional
+            Labels over a subset of ``(system, atom)``: only matching centres are
+            computed. A TensorMap with the output's keys: each block keeps the samples
+            of the selection block with its key (featomic's per-block selection).
 
         Returns
         -------
         TensorMap
         """
-        return self._compute(systems, gradients, selected_keys, selected_samples)[0]
+        selected_samples, per_block = split_sample_selection(selected_samples)
+        expansion = self._compute(systems, gradients, selected_keys, selected_samples)[0]
+        if per_block is not None:
+            expansion = select_samples_per_block(expansion, per_block)
+        return expansion
 
     def _compute(self, systems, gradients, selected_keys, selected_samples,
                  keep_pairs: bool = False):
