@@ -1,6 +1,15 @@
-"""Validation of the ``gradients`` argument shared by every calculator's ``compute``."""
+"""The ``gradients`` argument of every calculator's ``compute``, and the components of
+the gradient blocks they produce."""
 
 from typing import List, Sequence
+
+from blocktensor import Labels
+
+# components of gradient blocks: positions (xyz); strain (xyz_2, the pair-vector
+# direction, then xyz_1, the derivative direction, as featomic)
+XYZ = Labels.range("xyz", 3)
+XYZ_1 = Labels.range("xyz_1", 3)
+XYZ_2 = Labels.range("xyz_2", 3)
 
 
 def check_gradients(gradients, supported: Sequence[str], calculator: str) -> List[str]:

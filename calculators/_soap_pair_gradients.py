@@ -40,12 +40,10 @@ import torch
 from blocktensor import Labels, TensorBlock
 
 from ._buffers import Workspace, padded_chunks, scratch, zeros
+from ._gradients import XYZ, XYZ_1, XYZ_2
 
 # padded pairs handled at once: the temporaries of all l stay in cache
 _PAIRS_PER_CHUNK = 1024
-_XYZ = Labels("xyz", np.arange(3, dtype=np.int32).reshape(-1, 1))
-_XYZ_1 = Labels("xyz_1", np.arange(3, dtype=np.int32).reshape(-1, 1))
-_XYZ_2 = Labels("xyz_2", np.arange(3, dtype=np.int32).reshape(-1, 1))
 
 
 def gradients_from_pairs(
@@ -278,7 +276,7 @@ def gradients_from_pairs(
                 values[:n_rows],
                 Labels(["sample", "system", "atom"], metadata.astype(np.int32),
                        assume_unique=True),
-                [_XYZ],
+                [XYZ],
                 properties,
             )
         else:
@@ -287,7 +285,7 @@ def gradients_from_pairs(
                 sums[:, 1:],
                 Labels(["sample"], np.arange(n_samples, dtype=np.int32).reshape(-1, 1),
                        assume_unique=True),
-                [_XYZ_2, _XYZ_1],
+                [XYZ_2, XYZ_1],
                 properties,
             )
     return gradients

@@ -15,7 +15,7 @@ import torch
 
 from blocktensor import Labels, TensorBlock, TensorMap
 
-from ._gradients import check_gradients
+from ._gradients import XYZ, XYZ_1, XYZ_2, check_gradients
 from .system import as_systems
 
 __all__ = ["AtomicComposition"]
@@ -27,10 +27,6 @@ def _check_gradients(gradients) -> List[str]:
     return check_gradients(gradients, _SUPPORTED_GRADIENTS, "AtomicComposition")
 
 
-def _xyz(name="xyz"):
-    return Labels(name, np.arange(3, dtype=np.int32).reshape(-1, 1))
-
-
 def zero_gradient(parameter: str, n_samples: int, properties: Labels, dtype, device,
                   empty_positions: bool = True) -> TensorBlock:
     """The gradient block of a quantity that does not depend on ``parameter``: no rows for
@@ -40,12 +36,10 @@ def zero_gradient(parameter: str, n_samples: int, properties: Labels, dtype, dev
         samples = Labels.empty(["sample", "system", "atom"])
         return TensorBlock(
             torch.zeros((0, 3, n_properties), dtype=dtype, device=device),
-            samples, [_xyz()], properties,
+            samples, [XYZ], properties,
         )
     samples = Labels("sample", np.arange(n_samples, dtype=np.int32).reshape(-1, 1))
-    components = [_xyz("xyz_2"), _xyz("xyz_1")] if parameter == "strain" else [
-        _xyz(), _xyz("abc")
-    ]
+    components = [XYZ_2, XYZ_1] if parameter == "strain" else [XYZ, Labels.range("abc", 3)]
     return TensorBlock(
         torch.zeros((n_samples, 3, 3, n_properties), dtype=dtype, device=device),
         samples, components, properties,

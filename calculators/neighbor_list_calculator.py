@@ -26,6 +26,7 @@ import torch
 
 from blocktensor import Labels, TensorBlock, TensorMap
 
+from ._gradients import XYZ
 from .neighbors import PAIR_SAMPLE_NAMES, neighbor_list
 from .system import as_systems
 
@@ -198,7 +199,7 @@ class NeighborList(torch.nn.Module):
         return TensorBlock(
             values=values,
             samples=Labels(["sample", "system", "atom"], samples, assume_unique=True),
-            components=[Labels.range("xyz", 3), Labels.range("pair_xyz", 3)],
+            components=[XYZ, Labels.range("pair_xyz", 3)],
             properties=Labels.range("distance", 1),
         )
 

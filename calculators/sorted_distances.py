@@ -21,7 +21,7 @@ import torch
 from blocktensor import Labels, TensorBlock, TensorMap
 from blocktensor.labels import unique_rows
 
-from ._gradients import check_gradients
+from ._gradients import XYZ, XYZ_1, XYZ_2, check_gradients
 from .neighbors import batched_neighbor_list
 from .system import as_systems
 
@@ -220,7 +220,7 @@ class SortedDistances(torch.nn.Module):
                     TensorBlock(
                         gradient_values.contiguous(),
                         Labels(["sample", "system", "atom"], gradient_samples),
-                        [Labels("xyz", np.arange(3, dtype=np.int32)[:, None])],
+                        [XYZ],
                         properties,
                     ),
                 )
@@ -236,8 +236,7 @@ class SortedDistances(torch.nn.Module):
                     TensorBlock(
                         gradient_values.permute(0, 2, 3, 1).contiguous(),
                         Labels("sample", np.arange(n_samples, dtype=np.int32)[:, None]),
-                        [Labels("xyz_2", np.arange(3, dtype=np.int32)[:, None]),
-                         Labels("xyz_1", np.arange(3, dtype=np.int32)[:, None])],
+                        [XYZ_2, XYZ_1],
                         properties,
                     ),
                 )

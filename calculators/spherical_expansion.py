@@ -49,7 +49,7 @@ import torch
 from blocktensor import Labels, TensorBlock, TensorMap
 from blocktensor.o3 import spherical_harmonics
 
-from ._gradients import check_gradients
+from ._gradients import XYZ, XYZ_1, XYZ_2, check_gradients
 from .cutoff import scaling_from_hypers, smoothing_from_hypers
 from .neighbors import PAIR_SAMPLE_NAMES, batched_neighbor_list
 from ._buffers import zeros
@@ -192,9 +192,6 @@ def _component(l) -> Labels:  # noqa: E741
     return Labels("o3_mu", np.arange(-l, l + 1, dtype=np.int32).reshape(-1, 1))
 
 
-_XYZ = Labels("xyz", np.arange(3, dtype=np.int32).reshape(-1, 1))
-_XYZ_1 = Labels("xyz_1", np.arange(3, dtype=np.int32).reshape(-1, 1))
-_XYZ_2 = Labels("xyz_2", np.arange(3, dtype=np.int32).reshape(-1, 1))
 
 
 class _ExpansionBase(torch.nn.Module):
@@ -576,7 +573,7 @@ class SphericalExpansion(_ExpansionBase):
                     TensorBlock(
                         positions_gradient[first_row:last_row, :, lm, :n_radial],
                         gradient_samples,
-                        [_XYZ, _component(l)],
+                        [XYZ, _component(l)],
                         properties[l],
                     ),
                 )
@@ -586,7 +583,7 @@ class SphericalExpansion(_ExpansionBase):
                     TensorBlock(
                         strain_gradient[start:stop, :, :, lm, :n_radial],
                         _labels(["sample"], [np.arange(stop - start)]),
-                        [_XYZ_2, _XYZ_1, _component(l)],
+                        [XYZ_2, XYZ_1, _component(l)],
                         properties[l],
                     ),
                 )
@@ -1098,7 +1095,7 @@ class SphericalExpansionByPair(_ExpansionBase):
                             ["sample", "system", "atom"],
                             [sample, batch.system_of[atom], batch.local_index[atom]],
                         ),
-                        [_XYZ, _component(l)],
+                        [XYZ, _component(l)],
                         properties[l],
                     ),
                 )
@@ -1113,7 +1110,7 @@ class SphericalExpansionByPair(_ExpansionBase):
                     TensorBlock(
                         strain,
                         _labels(["sample"], [np.arange(len(rows))]),
-                        [_XYZ_2, _XYZ_1, _component(l)],
+                        [XYZ_2, XYZ_1, _component(l)],
                         properties[l],
                     ),
                 )
