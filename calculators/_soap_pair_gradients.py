@@ -18,9 +18,9 @@ first: with ``W = Σ_m Y_lm c_m`` and ``V_x = Σ_m ∂_x Y_lm c_m`` (vectors ove
     \\sum_m \\partial_x c^1_{m a}\\, c^2_{m b}
         = R_a V_{x b} + \\hat r_x R'_a W_b,
 
-a sum of two outer products per pair and direction. Each pair's gradient row is then one
-small matrix product of rank 2 (rank 4 when both neighbour types are the same, where
-``dp = T + Tᵀ``), written once into the output; the centre's own row is minus the sum of
+a sum of two outer products per pair and direction (four when both neighbour types are the
+same, where ``dp = T + Tᵀ``), computed by broadcasting for all ``l`` at once and written
+once into the output. The centre's own row is minus the sum of
 the rows of its neighbours (the spectrum does not change under translations), and the
 strain gradient ``Σ_j r_ij ⊗ ∂p/∂r_j`` is summed from the same rows (images of the centre
 included). Neither the expansion gradients nor any array of their size is ever built.
