@@ -10,6 +10,8 @@ from blocktensor import Labels
 XYZ = Labels.range("xyz", 3)
 XYZ_1 = Labels.range("xyz_1", 3)
 XYZ_2 = Labels.range("xyz_2", 3)
+# cell gradients (featomic's names): xyz, then abc; values[..., a, x] = ∂/∂cell[a, x]
+ABC = Labels.range("abc", 3)
 
 
 def check_gradients(gradients, supported: Sequence[str], calculator: str) -> List[str]:

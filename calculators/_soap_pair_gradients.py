@@ -40,7 +40,7 @@ import torch
 from blocktensor import Labels, TensorBlock
 
 from ._buffers import Workspace, padded_chunks, scratch, zeros
-from ._gradients import XYZ, XYZ_1, XYZ_2
+from ._gradients import ABC, XYZ, XYZ_1, XYZ_2
 
 # padded pairs handled at once: the temporaries of all l stay in cache
 _PAIRS_PER_CHUNK = 1024
@@ -78,7 +78,7 @@ def gradients_from_pairs(
         ``{l: c}`` of the two neighbour types for the block's samples, ``(samples,
         2l + 1, n)``, each already multiplied by the block's normalisation.
     parameters : list of str
-        ``"positions"`` and/or ``"strain"``.
+        Any of ``"positions"``, ``"strain"``, ``"cell"``.
 
     Returns
     -------
@@ -86,10 +86,15 @@ def gradients_from_pairs(
         ``{parameter: TensorBlock}``. ``positions``: samples ``(sample, system, atom)``
         for the centre and every neighbour of either type (sorted), component ``xyz``.
         ``strain``: one ``sample`` row per sample, components ``xyz_2`` (the pair-vector
-        direction) and ``xyz_1``, as featomic.
+        direction) and ``xyz_1``, as featomic. ``cell``: one row per sample,
+        ``values[s, a, x] = ∂p/∂cell[a, x]`` with the Cartesian positions fixed,
+        components named ``xyz`` then ``abc`` as featomic does.
     """
     want_positions = "positions" in parameters
     want_strain = "strain" in parameters
+    want_cell = "cell" in parameters
+    # deformations of the cell: they move the periodic images of the centre too
+    want_cell_terms = want_strain or want_cell
     center_type, first_type, second_type = types
     same_types = first_type == second_type
     first_coefficients, second_coefficients = coefficients
@@ -111,14 +116,14 @@ def gradients_from_pairs(
     # the positions gradients, but they do stretch with the cell
     image_pairs = pairs.first == pairs.second
     moving = np.nonzero(relevant & ~image_pairs)[0]
-    selected = np.nonzero(relevant)[0] if want_strain else moving
+    selected = np.nonzero(relevant)[0] if want_cell_terms else moving
 
     inputs = [*first_coefficients.values(), *second_coefficients.values(), pairs.vectors]
     differentiable = torch.is_grad_enabled() and any(x.requires_grad for x in inputs)
     workspace = None if differentiable else Workspace(dtype, device)
-    # per sample, Σ over its pairs of (-1, r_x, r_y, r_z) × the pair's row: the centre's
-    # own positions row and the strain
-    sums = torch.zeros((n_samples, 4, 3, n_properties), dtype=dtype, device=device)
+    # per sample, Σ over its pairs of (-1, r_x, r_y, r_z, S_a, S_b, S_c) × the pair's
+    # row: the centre's own positions row, the strain and the cell gradients
+    sums = torch.zeros((n_samples, 7, 3, n_properties), dtype=dtype, device=device)
 
     # the rows of every pair in the positions gradients (the scratch row for pairs that
     # have none: padding, images of the centre), and whether rows take several images
@@ -236,22 +241,23 @@ def gradients_from_pairs(
                 _sum_of_products(target, outer_products, differentiable)
 
             rows_of_chunk = output.view(n_chunk, width, 3 * n_properties)
-            if want_strain:
-                # (-1, r) per pair (zero for padding; the images of the centre only
-                # count for the strain) times its row, summed over each sample's pairs
-                weights = torch.zeros((n_padded, 4), dtype=dtype, device=device)
+            if want_cell_terms:
+                # (-1, r, S) per pair (zero for padding; the images of the centre only
+                # count for the cell terms) times its row, summed over each sample's pairs
+                weights = torch.zeros((n_padded, 7), dtype=dtype, device=device)
                 if want_positions:
                     weights[slots, 0] = torch.from_numpy(
                         np.where(image_pairs[chunk_pairs], 0.0, -1.0)).to(device, dtype)
-                weights[slots, 1:] = pairs.vectors.index_select(
-                    0, torch.from_numpy(chunk_pairs).to(device))
-                chunk_sums = torch.bmm(weights.view(n_chunk, width, 4).transpose(1, 2),
+                chunk_pairs_t = torch.from_numpy(chunk_pairs).to(device)
+                weights[slots, 1:4] = pairs.vectors.index_select(0, chunk_pairs_t)
+                weights[slots, 4:] = pairs.cell_shifts.index_select(0, chunk_pairs_t)
+                chunk_sums = torch.bmm(weights.view(n_chunk, width, 7).transpose(1, 2),
                                        rows_of_chunk)
             else:
                 # no images of the centre among the pairs, padding rows are zero
                 chunk_sums = torch.neg(rows_of_chunk.sum(dim=1, keepdim=True))
             chunk_sums = chunk_sums.view(n_chunk, -1, 3, n_properties)
-            columns = slice(0, 4 if want_strain else 1)
+            columns = slice(0, 7 if want_cell_terms else 1)
             if term_index == 0:
                 # each sample is in one chunk of a term (index_add_ is a serial loop)
                 sums[:, columns].index_copy_(0, chunk_rows, chunk_sums)
@@ -280,12 +286,14 @@ def gradients_from_pairs(
                 properties,
             )
         else:
-            # strain[b, a] = Σ_j r_b ∂p/∂r_a: xyz_2 is b, the pair-vector direction
+            # strain[b, a] = Σ_j r_b ∂p/∂r_a: xyz_2 is b, the pair-vector direction;
+            # cell[a, x] = Σ_j S_a ∂p/∂r_x (positions fixed), featomic's (xyz, abc)
+            strain = parameter == "strain"
             gradients[parameter] = TensorBlock(
-                sums[:, 1:],
+                sums[:, 1:4] if strain else sums[:, 4:7],
                 Labels(["sample"], np.arange(n_samples, dtype=np.int32).reshape(-1, 1),
                        assume_unique=True),
-                [XYZ_2, XYZ_1],
+                [XYZ_2, XYZ_1] if strain else [XYZ, ABC],
                 properties,
             )
     return gradients

@@ -46,7 +46,7 @@ __all__ = ["SoapPowerSpectrum", "SoapRadialSpectrum", "power_spectrum_from_expan
            "radial_spectrum_from_expansion"]
 
 _EXPANSION_KEYS = ["o3_lambda", "o3_sigma", "center_type", "neighbor_type"]
-_SUPPORTED_GRADIENTS = ("positions", "strain")
+_SUPPORTED_GRADIENTS = ("positions", "strain", "cell")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -664,7 +664,7 @@ class SoapPowerSpectrum(torch.nn.Module):
                 selected_samples: Optional[Labels] = None):
         """Power spectrum of ``systems`` (``ase.Atoms``, :class:`~calculators.system.System`
         or a list of them) with the requested explicit ``gradients`` (``"positions"``,
-        ``"strain"``); ``selected_keys`` picks ``(center_type, neighbor_1_type,
+        ``"strain"``, ``"cell"``); ``selected_keys`` picks ``(center_type, neighbor_1_type,
         neighbor_2_type)`` keys, ``selected_samples`` ``(system, atom)`` centres (Labels,
         or a TensorMap with the output's keys selecting samples block by block)."""
         gradients = _check_gradients(gradients)

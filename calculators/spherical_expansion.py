@@ -49,7 +49,7 @@ import torch
 from blocktensor import Labels, TensorBlock, TensorMap
 from blocktensor.o3 import spherical_harmonics
 
-from ._gradients import XYZ, XYZ_1, XYZ_2, check_gradients
+from ._gradients import ABC, XYZ, XYZ_1, XYZ_2, check_gradients
 from .cutoff import scaling_from_hypers, smoothing_from_hypers
 from .neighbors import PAIR_SAMPLE_NAMES, batched_neighbor_list
 from ._buffers import zeros
@@ -62,7 +62,7 @@ __all__ = ["SphericalExpansion", "SphericalExpansionByPair"]
 _KEY_NAMES = ["o3_lambda", "o3_sigma", "center_type", "neighbor_type"]
 _PAIR_KEY_NAMES = ["o3_lambda", "o3_sigma", "first_atom_type", "second_atom_type"]
 _PAIR_SAMPLE_NAMES = PAIR_SAMPLE_NAMES
-_KNOWN_GRADIENTS = ("positions", "strain")
+_KNOWN_GRADIENTS = ("positions", "strain", "cell")
 _Y00 = 1.0 / math.sqrt(4.0 * math.pi)
 # elements of the padded per-chunk temporaries of SphericalExpansion (~32 MB in float64)
 _PADDED_CHUNK_ELEMENTS = 1 << 22
@@ -124,8 +124,9 @@ def _parse_hypers(cutoff, density, basis):
     return radius, smoothing, scaling, center_atom_weight, radial_integral
 
 
-def _check_gradients(gradients, calculator="SphericalExpansion"):
-    return check_gradients(gradients, _KNOWN_GRADIENTS, calculator)
+def _check_gradients(gradients, calculator="SphericalExpansion",
+                     supported=_KNOWN_GRADIENTS):
+    return check_gradients(gradients, supported, calculator)
 
 
 # ---------------------------------------------------------------------------------------
@@ -419,7 +420,9 @@ class SphericalExpansion(_ExpansionBase):
         systems :
             One system or a list of them.
         gradients : list of str
-            ``"positions"`` and/or ``"strain"``: explicit gradient blocks.
+            ``"positions"``, ``"strain"`` and/or ``"cell"`` (``values[s, a, x] =
+            ∂c/∂cell[a, x]`` with the Cartesian positions fixed, components ``xyz``,
+            ``abc`` as featomic): explicit gradient blocks.
         selected_keys : Labels, optional
             With all four key names: exactly these blocks (types absent from the systems
             give empty or zero blocks). With a subset of the names: the default keys
@@ -496,6 +499,12 @@ class SphericalExpansion(_ExpansionBase):
 
         want_positions = "positions" in gradients
         want_strain = "strain" in gradients
+        cell_shifts = None
+        if "cell" in gradients:
+            cell_shifts = pairs.cell_shifts
+            if len(kept) != len(first):
+                cell_shifts = cell_shifts.index_select(0, torch.from_numpy(kept).to(device))
+            cell_shifts = cell_shifts.to(dtype)
         max_l = max(k[0] for k in keys) if keys else 0
 
         gradient_rows = None
@@ -517,7 +526,7 @@ class SphericalExpansion(_ExpansionBase):
             gradient_value_row = gradient_keys // max(batch.total, 1)
             gradient_atom = gradient_keys - gradient_value_row * batch.total
 
-        values, positions_gradient, strain_gradient = self._accumulate(
+        values, positions_gradient, strain_gradient, cell_gradient = self._accumulate(
             vectors,
             pair_rows_np,
             n_rows,
@@ -526,6 +535,7 @@ class SphericalExpansion(_ExpansionBase):
             len(gradient_keys) if want_positions else 0,
             want_strain,
             pair_weights,
+            cell_shifts,
         )
 
         center_values = self._center_values(dtype, device)
@@ -587,6 +597,16 @@ class SphericalExpansion(_ExpansionBase):
                         properties[l],
                     ),
                 )
+            if cell_gradient is not None:
+                block.add_gradient(
+                    "cell",
+                    TensorBlock(
+                        cell_gradient[start:stop, :, :, lm, :n_radial],
+                        _labels(["sample"], [np.arange(stop - start)]),
+                        [XYZ, ABC, _component(l)],
+                        properties[l],
+                    ),
+                )
             blocks.append(block)
 
         key_labels = Labels(
@@ -595,7 +615,10 @@ class SphericalExpansion(_ExpansionBase):
         )
         expansion_pairs = None
         if keep_pairs:
-            expansion_pairs = _ExpansionPairs(self, batch, first[kept], second[kept], vectors)
+            cell_shifts = pairs.cell_shifts.index_select(
+                0, torch.from_numpy(kept).to(device)).to(dtype)
+            expansion_pairs = _ExpansionPairs(self, batch, first[kept], second[kept], vectors,
+                                              cell_shifts)
         return TensorMap(key_labels, blocks), expansion_pairs
 
     def _accumulate(
@@ -608,6 +631,7 @@ class SphericalExpansion(_ExpansionBase):
         n_gradient_rows,
         want_strain,
         pair_weights=None,
+        cell_shifts=None,
     ):
         """Sum the pair contributions of all ``l ≤ max_l`` into their rows.
 
@@ -615,9 +639,12 @@ class SphericalExpansion(_ExpansionBase):
         each value row's centre atom)`` in the positions-gradient array. ``pair_weights``
         (optional, one per pair) multiplies each neighbour's density.
 
+        ``cell_shifts`` (optional, one float row per pair) asks for cell gradients.
+
         Returns arrays ``values (n_rows, (max_l+1)², n_max)``, positions gradients
-        ``(n_gradient_rows, 3, (max_l+1)², n_max)`` and strain gradients
-        ``(n_rows, 3, 3, (max_l+1)², n_max)`` (``None`` when not requested), where
+        ``(n_gradient_rows, 3, (max_l+1)², n_max)``, strain gradients
+        ``(n_rows, 3, 3, (max_l+1)², n_max)`` and cell gradients of the same shape
+        (``None`` when not requested), where
         ``n_max`` is the largest radial size (smaller ``l`` channels are zero-padded).
 
         Sums over the neighbours of a row are batched matrix products: the pairs are
@@ -633,16 +660,19 @@ class SphericalExpansion(_ExpansionBase):
         n_lm = (max_l + 1) ** 2
         n_max = max(self.radial_sizes[: max_l + 1])
         want_positions = gradient_rows is not None
-        need_gradients = want_positions or want_strain
+        want_cell = cell_shifts is not None
+        need_gradients = want_positions or want_strain or want_cell
         n_pairs = vectors.shape[0]
         values = torch.zeros((n_rows, n_lm, n_max), dtype=dtype, device=device)
-        positions_gradient = strain_gradient = None
+        positions_gradient = strain_gradient = cell_gradient = None
         if want_positions:
             positions_gradient = zeros((n_gradient_rows, 3, n_lm, n_max), dtype, device)
         if want_strain:
             strain_gradient = zeros((n_rows, 3, 3, n_lm, n_max), dtype, device)
+        if want_cell:
+            cell_gradient = zeros((n_rows, 3, 3, n_lm, n_max), dtype, device)
         if n_pairs == 0:
-            return values, positions_gradient, strain_gradient
+            return values, positions_gradient, strain_gradient, cell_gradient
 
         # non-empty rows, most pairs first: chunks of rows with similar numbers of pairs
         # pad little; results are copied back to the rows afterwards
@@ -659,6 +689,8 @@ class SphericalExpansion(_ExpansionBase):
         np.cumsum(ordered_counts, out=row_start[1:])
         rank = np.arange(n_pairs, dtype=np.int64) - row_start[sorted_position]
         vectors = vectors.index_select(0, torch.from_numpy(order).to(device))
+        if want_cell:
+            cell_shifts = cell_shifts.index_select(0, torch.from_numpy(order).to(device))
         if pair_weights is not None:
             pair_weights = pair_weights.index_select(0, torch.from_numpy(order).to(device))
         rows_t = torch.from_numpy(row_order).to(device)
@@ -738,6 +770,8 @@ class SphericalExpansion(_ExpansionBase):
             factors = []
             if want_strain:
                 factors.append(chunk_vectors)
+            if want_cell:
+                factors.append(cell_shifts[begin:end])
             if want_positions:
                 factors.append(torch.full_like(distances, -1.0)[:, None])
             factors = torch.cat(factors, dim=1).repeat(2, 1)
@@ -767,13 +801,23 @@ class SphericalExpansion(_ExpansionBase):
                 strain_gradient.index_copy_(
                     0, chunk_rows, sums[:, :, :, :3].permute(0, 3, 2, 1, 4).contiguous()
                 )
+            if want_cell:
+                # cell[a, x] = ∂c/∂cell[a, x] = Σ_j S_a ∂c/∂r_x (r_ij = r_j - r_i + S · cell,
+                # positions fixed); featomic names the first component xyz, the second abc
+                first_column = 3 if want_strain else 0
+                cell_gradient.index_copy_(
+                    0,
+                    chunk_rows,
+                    sums[:, :, :, first_column:first_column + 3]
+                    .permute(0, 3, 2, 1, 4).contiguous(),
+                )
             if want_positions:
                 positions_gradient.index_add_(
                     0,
                     self_rows[row_begin:row_end],
                     sums[:, :, :, -1].transpose(1, 2).contiguous(),
                 )
-        return values, positions_gradient, strain_gradient
+        return values, positions_gradient, strain_gradient, cell_gradient
 
     def _radial(self, distances, max_l, n_max, need_derivatives, weights=None):
         """``w f_cut s I_nl`` and its distance derivative, (pairs, max_l + 1, n_max)."""
@@ -812,14 +856,16 @@ class _ExpansionPairs:
     types), with what is needed to evaluate their radial and angular factors again.
 
     ``first``/``second`` are the centre/neighbour atoms as indices into all the atoms of
-    the call (``offsets[system] + atom``), ``vectors`` the pair vectors (device)."""
+    the call (``offsets[system] + atom``), ``vectors`` the pair vectors and
+    ``cell_shifts`` their cell shifts (device, floating point)."""
 
     def __init__(self, calculator: SphericalExpansion, batch: _Batch, first: np.ndarray,
-                 second: np.ndarray, vectors: torch.Tensor):
+                 second: np.ndarray, vectors: torch.Tensor, cell_shifts: torch.Tensor):
         self.calculator = calculator
         self.first = first
         self.second = second
         self.vectors = vectors
+        self.cell_shifts = cell_shifts
         self.types = batch.types
         self.offsets = batch.offsets
         self.system_of = batch.system_of
@@ -969,7 +1015,9 @@ class SphericalExpansionByPair(_ExpansionBase):
     ) -> TensorMap:
         """Compute the per-pair expansion; arguments as :meth:`SphericalExpansion.compute`
         (``selected_samples`` may use any subset of the pair sample names)."""
-        gradients = _check_gradients(gradients, "SphericalExpansionByPair")
+        # cell gradients of pairs are not implemented
+        gradients = _check_gradients(gradients, "SphericalExpansionByPair",
+                                     ("positions", "strain"))
         batch, pairs = self._prepare(systems)
         device = batch.systems[0].device
         dtype = batch.systems[0].dtype

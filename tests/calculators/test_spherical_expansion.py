@@ -524,7 +524,7 @@ def test_bad_inputs():
             ),
         )
     with pytest.raises(ValueError, match="gradients"):
-        calculator.compute(good, gradients=["cell"])
+        calculator.compute(good, gradients=["stress"])
     with pytest.raises(TypeError, match="selected_samples"):
         calculator.compute(good, selected_samples=[0, 1])
 

@@ -1,0 +1,50 @@
+"""Reference ``cell`` gradients of featomic 0.6.7's SphericalExpansion and
+SoapPowerSpectrum (∂/∂cell[a, x] with Cartesian positions fixed; components named
+``xyz``, ``abc``), written with metatensor-core 0.2.6.
+
+Run with the reference venv (deterministic)::
+
+    /work/refenv/bin/python tests/data/generate_cell_gradients.py
+
+Writes ``tests/data/cell_gradients/``: ``structure.json`` (a rattled, sheared two-cell
+rocksalt NaCl), ``hypers.json``, ``expansion.mts`` and ``power_spectrum.mts``.
+"""
+
+import json
+import logging
+import os
+
+import ase.build
+import featomic
+import metatensor
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cell_gradients")
+
+HYPERS = {
+    "cutoff": {"radius": 3.5, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
+    "density": {"type": "Gaussian", "width": 0.3},
+    "basis": {"type": "TensorProduct", "max_angular": 3,
+              "radial": {"type": "Gto", "max_radial": 3}},
+}
+
+
+def main():
+    # featomic warns that "cell" changed meaning in 0.6; that meaning is the one wanted
+    logging.disable(logging.WARNING)
+    os.makedirs(HERE, exist_ok=True)
+    atoms = ase.build.bulk("NaCl", "rocksalt", a=5.0) * (2, 1, 1)
+    atoms.rattle(0.1, seed=2)
+    atoms.cell[0, 1] += 0.3
+    with open(os.path.join(HERE, "structure.json"), "w") as fd:
+        json.dump({"numbers": atoms.numbers.tolist(), "positions": atoms.positions.tolist(),
+                   "cell": atoms.cell.array.tolist(), "pbc": atoms.pbc.tolist()}, fd)
+    with open(os.path.join(HERE, "hypers.json"), "w") as fd:
+        json.dump(HYPERS, fd, indent=1)
+    for name, calculator in [("expansion", featomic.SphericalExpansion(**HYPERS)),
+                             ("power_spectrum", featomic.SoapPowerSpectrum(**HYPERS))]:
+        tensor = calculator.compute(atoms, gradients=["cell"])
+        metatensor.save(os.path.join(HERE, f"{name}.mts"), tensor)
+
+
+if __name__ == "__main__":
+    main()
