@@ -47,6 +47,16 @@ def zeros(shape, dtype, device):
     return torch.frombuffer(mapping, dtype=dtype, count=count).view(shape)
 
 
+def empty(shape, dtype, device):
+    """An array to be overwritten entirely: uninitialised when small, from
+    :func:`zeros` when large (huge pages, and the kernel's zero-filling comes free)."""
+    count = math.prod(shape)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    if torch.device(device).type != "cpu" or count * itemsize < _HUGE_PAGE_MIN_BYTES:
+        return torch.empty(shape, dtype=dtype, device=device)
+    return zeros(shape, dtype, device)
+
+
 def padded_chunks(counts: np.ndarray, max_padded_rows: int) -> List[Tuple[np.ndarray, int]]:
     """Samples batched together, ``[(samples, width)]``: the rows of each sample are
     padded to ``width``, the largest count of its chunk.

@@ -39,7 +39,7 @@ import torch
 
 from blocktensor import Labels, TensorBlock
 
-from ._buffers import Workspace, padded_chunks, scratch, zeros
+from ._buffers import Workspace, empty, padded_chunks, scratch, zeros
 from ._gradients import ABC, XYZ, XYZ_1, XYZ_2
 
 # padded pairs handled at once: the temporaries of all l stay in cache
@@ -146,8 +146,9 @@ def gradients_from_pairs(
         # several images of one neighbour share its row: they are summed, not copied
         one_pair_per_row = n_rows == len(moving) + n_samples
         row_of[image_pairs] = n_rows
-        # the last row is scratch; rows are zero-filled for the sums over images
-        values = zeros((n_rows + 1, 3, n_properties), dtype, device)
+        # the last row is scratch. Every row is copied once, unless images add up
+        allocate = empty if one_pair_per_row else zeros
+        values = allocate((n_rows + 1, 3, n_properties), dtype, device)
     else:
         n_rows = 0
 
