@@ -13,6 +13,7 @@ the arrays of its output.
 
     python benchmarks/power_spectrum.py                      # blocktensor only
     /work/refenv/bin/python benchmarks/power_spectrum.py     # with the featomic ratio
+    python benchmarks/power_spectrum.py --large              # + 10,648 atoms (GPU if any)
 """
 
 import argparse
@@ -105,11 +106,41 @@ def bench_memory(args):
           f"   ratio: {peak / size:5.2f}")
 
 
+def bench_large(args):
+    """10,648 rattled silicon atoms (11 × 11 × 11 cubic cells), power spectrum with
+    positions gradients on ``args.device`` (the issue's GPU benchmark when one is there)."""
+    import ase.build
+
+    silicon = ase.build.bulk("Si", "diamond", a=5.43, cubic=True) * (11, 11, 11)
+    silicon.rattle(0.05, seed=0)
+    device = torch.device(args.device)
+    calculator = SoapPowerSpectrum(**hypers()).to(device=device)
+
+    def run():
+        spectrum = calculator.compute(silicon, gradients=["positions"])
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return spectrum
+
+    seconds = _bench.best_time(run, 1)
+    print(f"Large system: silicon ({len(silicon)} atoms) on {device}, power spectrum")
+    reference_seconds = None
+    if featomic is not None and device.type == "cpu":
+        reference = featomic.SoapPowerSpectrum(**hypers())
+        reference_seconds = _bench.best_time(
+            lambda: reference.compute(silicon, gradients=["positions"]), 1)
+    _bench.report("values + positions gradients", seconds, reference_seconds)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=_bench.DEFAULT_THREADS)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--large", action="store_true",
+                        help="also time 10,648 silicon atoms with positions gradients")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="device of the --large run")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if featomic is not None and os.environ["RAYON_NUM_THREADS"] != str(args.threads):
@@ -121,6 +152,8 @@ def main(argv=None):
     bench_power_spectrum(build_systems(), args)
     if not args.skip_memory:
         bench_memory(args)
+    if args.large:
+        bench_large(args)
 
 
 if __name__ == "__main__":
