@@ -39,7 +39,7 @@ from blocktensor.labels import unique_rows
 
 from ._buffers import Workspace, padded_chunks, scratch, zeros
 from ._gradients import check_gradients
-from ._selection import select_samples_per_block, split_sample_selection
+from ._selection import select_properties, select_samples_per_block, split_sample_selection
 from ._soap_pair_gradients import gradients_from_pairs
 
 __all__ = ["SoapPowerSpectrum", "SoapRadialSpectrum", "power_spectrum_from_expansion",
@@ -661,12 +661,15 @@ class SoapPowerSpectrum(torch.nn.Module):
         )
 
     def compute(self, systems, gradients=None, selected_keys: Optional[Labels] = None,
-                selected_samples: Optional[Labels] = None):
+                selected_samples: Optional[Labels] = None,
+                selected_properties: Optional[Labels] = None):
         """Power spectrum of ``systems`` (``ase.Atoms``, :class:`~calculators.system.System`
         or a list of them) with the requested explicit ``gradients`` (``"positions"``,
         ``"strain"``, ``"cell"``); ``selected_keys`` picks ``(center_type, neighbor_1_type,
         neighbor_2_type)`` keys, ``selected_samples`` ``(system, atom)`` centres (Labels,
-        or a TensorMap with the output's keys selecting samples block by block)."""
+        or a TensorMap with the output's keys selecting samples block by block),
+        ``selected_properties`` ``(l, n_1, n_2)`` entries in the same two forms (applied
+        to the computed blocks)."""
         gradients = _check_gradients(gradients)
         selected_samples, per_block = split_sample_selection(selected_samples)
         # gradients come from the pairs (see calculators._soap_pair_gradients), not from
@@ -677,12 +680,14 @@ class SoapPowerSpectrum(torch.nn.Module):
         spectrum = _power_spectrum(expansion, selected_keys, pairs, gradients)
         if per_block is not None:
             spectrum = select_samples_per_block(spectrum, per_block)
-        return spectrum
+        return select_properties(spectrum, selected_properties)
 
     def forward(self, systems, gradients=None, selected_keys: Optional[Labels] = None,
-                selected_samples: Optional[Labels] = None):
+                selected_samples: Optional[Labels] = None,
+                selected_properties: Optional[Labels] = None):
         return self.compute(systems, gradients=gradients, selected_keys=selected_keys,
-                            selected_samples=selected_samples)
+                            selected_samples=selected_samples,
+                            selected_properties=selected_properties)
 
     @staticmethod
     def compute_from_expansion(expansion: TensorMap,

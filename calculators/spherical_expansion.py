@@ -53,7 +53,7 @@ from ._gradients import ABC, XYZ, XYZ_1, XYZ_2, check_gradients
 from .cutoff import scaling_from_hypers, smoothing_from_hypers
 from .neighbors import PAIR_SAMPLE_NAMES, batched_neighbor_list
 from ._buffers import zeros
-from ._selection import select_samples_per_block, split_sample_selection
+from ._selection import select_properties, select_samples_per_block, split_sample_selection
 from .radial import RadialIntegral
 from .system import System, as_systems
 
@@ -338,8 +338,10 @@ class _ExpansionBase(torch.nn.Module):
         center = self.radial_integral.center_contribution(dtype=dtype, device=device)
         return self.center_atom_weight * _Y00 * center
 
-    def forward(self, systems, gradients=None, selected_keys=None, selected_samples=None):
-        return self.compute(systems, gradients, selected_keys, selected_samples)
+    def forward(self, systems, gradients=None, selected_keys=None, selected_samples=None,
+                selected_properties=None):
+        return self.compute(systems, gradients, selected_keys, selected_samples,
+                            selected_properties)
 
 
 def _pair_gradients(l, harmonics_l, harmonics_gradients_l, radial_l, radial_derivative_l, unit):
@@ -412,6 +414,7 @@ class SphericalExpansion(_ExpansionBase):
         gradients: Optional[Sequence[str]] = None,
         selected_keys: Optional[Labels] = None,
         selected_samples: Optional[Labels] = None,
+        selected_properties: Optional[Labels] = None,
     ) -> TensorMap:
         """Compute the expansion of ``systems`` (an ``ase.Atoms``, a ``System`` or a list).
 
@@ -432,6 +435,10 @@ class SphericalExpansion(_ExpansionBase):
             computed. A TensorMap with the output's keys: each block keeps the samples
             of the selection block with its key (featomic's per-block selection).
 
+        selected_properties : Labels or TensorMap, optional
+            The ``n`` to keep, in the same two forms (the selection is applied to the
+            computed blocks, with their gradients).
+
         Returns
         -------
         TensorMap
@@ -440,7 +447,7 @@ class SphericalExpansion(_ExpansionBase):
         expansion = self._compute(systems, gradients, selected_keys, selected_samples)[0]
         if per_block is not None:
             expansion = select_samples_per_block(expansion, per_block)
-        return expansion
+        return select_properties(expansion, selected_properties)
 
     def _compute(self, systems, gradients, selected_keys, selected_samples,
                  keep_pairs: bool = False):

@@ -81,3 +81,44 @@ def test_per_block_selection_errors():
                         [block.copy() for block in selection.blocks()])
     with pytest.raises(ValueError, match="must have the keys of the output"):
         calculator.compute(systems, selected_samples=renamed)
+
+
+@pytest.mark.parametrize("calculator_class, selection", [
+    (SphericalExpansion, Labels(["n"], [[2], [0]])),
+    (SoapPowerSpectrum, Labels(["l", "n_1"], [[1, 0], [2, 2], [0, 1]])),
+])
+def test_selected_properties_as_labels(calculator_class, selection):
+    calculator = calculator_class(**HYPERS)
+    systems = _systems()
+    full = calculator.compute(systems, gradients=["positions", "cell"])
+    selected = calculator.compute(systems, gradients=["positions", "cell"],
+                                  selected_properties=selection)
+    expected = TensorMap(full.keys, [slice_block(block, "properties", selection)
+                                     for block in full.blocks()])
+    assert_tensor_maps_equal(selected, expected)
+    for block in selected.blocks():
+        assert 0 < len(block.properties) < len(full.block(0).properties)
+
+
+def test_selected_properties_per_block_and_errors():
+    calculator = SoapPowerSpectrum(**HYPERS)
+    systems = _systems()
+    full = calculator.compute(systems)
+    rng = np.random.default_rng(11)
+    blocks = []
+    for block in full.blocks():
+        kept = rng.permutation(len(block.properties))[:5]
+        blocks.append(TensorBlock(np.zeros((1, 5)), Labels.range("_", 1), [],
+                                  Labels(block.properties.names,
+                                         block.properties.values[kept])))
+    selection = TensorMap(full.keys, blocks)
+    selected = calculator.compute(systems, selected_properties=selection)
+    for key, block in selected.items():
+        wanted = selection.block(key).properties
+        assert block.properties == slice_block(full.block(key), "properties",
+                                               wanted).properties
+        assert len(block.properties) == 5
+    with pytest.raises(ValueError, match="`selected_properties` may only use the property"):
+        calculator.compute(systems, selected_properties=Labels(["n"], [[0]]))
+    with pytest.raises(TypeError, match="`selected_properties` must be Labels or a TensorMap"):
+        calculator.compute(systems, selected_properties=[0, 1])
