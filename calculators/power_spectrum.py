@@ -39,6 +39,7 @@ from blocktensor.labels import unique_rows
 
 from ._buffers import Workspace, padded_chunks, scratch, zeros
 from ._gradients import check_gradients
+from .hypers import as_hypers_dict
 from ._selection import select_properties, select_samples_per_block, split_sample_selection
 from ._soap_pair_gradients import gradients_from_pairs
 
@@ -655,10 +656,10 @@ class SoapPowerSpectrum(torch.nn.Module):
 
     def __init__(self, *, cutoff, density, basis):
         super().__init__()
-        self.hypers = {"cutoff": cutoff, "density": density, "basis": basis}
         self.spherical_expansion = _spherical_expansion_class()(
             cutoff=cutoff, density=density, basis=basis
         )
+        self.hypers = self.spherical_expansion.hypers
 
     def compute(self, systems, gradients=None, selected_keys: Optional[Labels] = None,
                 selected_samples: Optional[Labels] = None,
@@ -724,7 +725,10 @@ class SoapRadialSpectrum(torch.nn.Module):
 
     def __init__(self, *, cutoff, density, basis):
         super().__init__()
-        if not isinstance(basis, dict) or "radial" not in basis:
+        cutoff = as_hypers_dict(cutoff, "cutoff")
+        density = as_hypers_dict(density, "density")
+        basis = as_hypers_dict(basis, "basis")
+        if "radial" not in basis:
             raise ValueError(
                 f"`basis` must be a dict with a 'radial' entry, found {basis!r}"
             )

@@ -53,6 +53,7 @@ from ._gradients import ABC, XYZ, XYZ_1, XYZ_2, check_gradients
 from .cutoff import scaling_from_hypers, smoothing_from_hypers
 from .neighbors import PAIR_SAMPLE_NAMES, batched_neighbor_list
 from ._buffers import zeros
+from .hypers import as_hypers_dict
 from ._selection import select_properties, select_samples_per_block, split_sample_selection
 from .radial import RadialIntegral
 from .system import System, as_systems
@@ -203,6 +204,9 @@ class _ExpansionBase(torch.nn.Module):
 
     def __init__(self, cutoff: dict, density: dict, basis: dict):
         super().__init__()
+        cutoff = as_hypers_dict(cutoff, "cutoff")
+        density = as_hypers_dict(density, "density")
+        basis = as_hypers_dict(basis, "basis")
         self._hypers = {
             "cutoff": copy.deepcopy(cutoff),
             "density": copy.deepcopy(density),
