@@ -50,6 +50,20 @@ hypers = {
     },
 }
 
+# %%
+# The same hyper-parameters as typed objects (featomic 0.6's class names and fields, from
+# :mod:`calculators.hypers`) give the same calculators:
+
+from calculators.hypers import Cutoff, Gaussian, Gto, ShiftedCosine, TensorProduct  # noqa: E402
+
+typed_hypers = {
+    "cutoff": Cutoff(radius=4.0, smoothing=ShiftedCosine(width=0.5)),
+    "density": Gaussian(width=0.3),
+    "basis": TensorProduct(max_angular=4, radial=Gto(max_radial=5)),
+}
+print(SphericalExpansion(**typed_hypers).hypers["basis"])
+
+# %%
 names = ["H2O", "CH4", "NH3", "CH3OH", "C2H6", "CH3CH2OH", "HCOOH", "C6H6"]
 molecules = [ase.build.molecule(name) for name in names]
 
