@@ -123,7 +123,8 @@ def gradients_from_pairs(
     workspace = None if differentiable else Workspace(dtype, device)
     # per sample, Σ over its pairs of (-1, r_x, r_y, r_z, S_a, S_b, S_c) × the pair's
     # row: the centre's own positions row, the strain and the cell gradients
-    sums = torch.zeros((n_samples, 7, 3, n_properties), dtype=dtype, device=device)
+    n_sums = 7 if want_cell_terms else 1
+    sums = torch.zeros((n_samples, n_sums, 3, n_properties), dtype=dtype, device=device)
 
     # the rows of every pair in the positions gradients (the scratch row for pairs that
     # have none: padding, images of the centre), and whether rows take several images
@@ -257,14 +258,12 @@ def gradients_from_pairs(
             else:
                 # no images of the centre among the pairs, padding rows are zero
                 chunk_sums = torch.neg(rows_of_chunk.sum(dim=1, keepdim=True))
-            chunk_sums = chunk_sums.view(n_chunk, -1, 3, n_properties)
-            columns = slice(0, 7 if want_cell_terms else 1)
+            chunk_sums = chunk_sums.view(n_chunk, n_sums, 3, n_properties)
             if term_index == 0:
                 # each sample is in one chunk of a term (index_add_ is a serial loop)
-                sums[:, columns].index_copy_(0, chunk_rows, chunk_sums)
+                sums.index_copy_(0, chunk_rows, chunk_sums)
             else:
-                sums[:, columns].index_copy_(
-                    0, chunk_rows, sums[:, columns].index_select(0, chunk_rows) + chunk_sums)
+                sums.index_copy_(0, chunk_rows, sums.index_select(0, chunk_rows) + chunk_sums)
             if want_positions:
                 destination = np.full(n_padded, n_rows, dtype=np.int64)
                 destination[slots_np] = row_of[chunk_pairs]
