@@ -185,18 +185,13 @@ def gradients_from_pairs(
             chunk_pairs = term_pairs[np.repeat(starts[chunk_samples], chunk_counts) + rank]
             slots_np = np.repeat(np.arange(n_chunk) * width, chunk_counts) + rank
             slots = torch.from_numpy(slots_np).to(device)
-            harmonics, harmonics_gradients, unit, radial, radial_derivative = pairs.factors(
-                chunk_pairs, max_l,
+            padded_pairs = np.full(n_padded, -1, dtype=np.int64)
+            padded_pairs[slots_np] = chunk_pairs
+            # angular factors [Y; ∂x Y; ∂y Y; ∂z Y] and radial ones (zero for padding)
+            angular_factors, unit, radial, radial_derivative = pairs.factors(
+                padded_pairs, max_l,
                 None if term_type not in shared_types else (center_type, term_type),
             )
-            # angular factors [Y; ∂x Y; ∂y Y; ∂z Y] and radial ones, zero for padding
-            angular_factors = _padded(
-                torch.cat([harmonics[:, None, :], harmonics_gradients], dim=1), slots,
-                n_padded, workspace, "angular")
-            unit = _padded(unit, slots, n_padded, workspace, "unit")
-            radial = _padded(radial, slots, n_padded, workspace, "radial")
-            radial_derivative = _padded(radial_derivative, slots, n_padded, workspace,
-                                        "radial_derivative")
             output = scratch(workspace, "output", (n_padded, 3, n_properties), reference)
             chunk_rows = torch.from_numpy(chunk_samples).to(device)
             for channels, begin, end in channel_groups:
@@ -308,14 +303,3 @@ def _sum_of_products(target: torch.Tensor, products, differentiable: bool):
     torch.mul(left, right, out=target)
     for left, right in others:
         target.addcmul_(left, right)
-
-
-def _padded(rows: torch.Tensor, slots: torch.Tensor, n_slots: int, workspace, name: str):
-    """``rows`` placed at ``slots`` of a zero array of ``n_slots`` rows."""
-    shape = (n_slots,) + tuple(rows.shape[1:])
-    if workspace is None:
-        output = rows.new_zeros(shape)
-    else:
-        output = workspace.get(name, shape)
-        output.zero_()
-    return output.index_copy_(0, slots, rows)

@@ -886,10 +886,10 @@ class _ExpansionPairs:
         self._cache = {}
 
     def factors(self, pairs: np.ndarray, max_l: int, group: Optional[tuple] = None):
-        """``(harmonics, harmonics_gradients, unit, radial, radial_derivative)`` of the
-        pairs ``pairs`` (indices): ``Y_lm`` (n, (max_l + 1)²), ``∂Y_lm/∂r``
-        (n, 3, (max_l + 1)²), ``r/|r|`` (n, 3) and the weighted radial functions with
-        their distance derivatives (n, max_l + 1, n_max).
+        """``(angular, unit, radial, radial_derivative)`` of the pairs ``pairs``
+        (indices; ``-1`` for padding): ``[Y_lm; ∂Y_lm/∂r]`` (n, 4, (max_l + 1)²),
+        ``r/|r|`` (n, 3) and the weighted radial functions with their distance
+        derivatives (n, max_l + 1, n_max), which are zero for padding.
 
         With ``group = (center_type, neighbor_type)`` (the types of every pair in
         ``pairs``), the factors of all the pairs of that group are computed once and
@@ -899,9 +899,12 @@ class _ExpansionPairs:
         if (group, max_l) not in self._cache:
             members = np.nonzero((self.types[self.first] == group[0])
                                  & (self.types[self.second] == group[1]))[0]
-            position = np.full(len(self.first), -1, dtype=np.int64)
+            # the last position (for index -1) is a padding row
+            position = np.full(len(self.first) + 1, -1, dtype=np.int64)
             position[members] = np.arange(len(members))
-            self._cache[(group, max_l)] = (position, self._factors(members, max_l))
+            position[-1] = len(members)
+            factors = self._factors(np.append(members, -1), max_l)
+            self._cache[(group, max_l)] = (position, factors)
         position, factors = self._cache[(group, max_l)]
         rows = torch.from_numpy(position[pairs]).to(self.vectors.device)
         return tuple(factor.index_select(0, rows) for factor in factors)
@@ -912,19 +915,30 @@ class _ExpansionPairs:
 
     def _factors(self, pairs: np.ndarray, max_l: int):
         calculator = self.calculator
-        pairs = torch.from_numpy(pairs).to(self.vectors.device)
-        vectors = self.vectors.index_select(0, pairs)
+        device = self.vectors.device
+        padding = pairs < 0
+        any_padding = bool(padding.any())
+        rows = torch.from_numpy(np.where(padding, 0, pairs)).to(device)
+        vectors = self.vectors.index_select(0, rows)
+        if any_padding:
+            # any vector of non-zero length: the radial factors of padding are zeroed below
+            kept = torch.from_numpy(~padding).to(device)
+            vectors = torch.where(kept[:, None], vectors, vectors.new_ones(()))
         distances = torch.linalg.vector_norm(vectors, dim=1)
         weights = None
         if self.weights is not None:
-            second = torch.from_numpy(self.second).to(pairs.device).index_select(0, pairs)
+            second = torch.from_numpy(self.second).to(device).index_select(0, rows)
             weights = self.weights.index_select(0, second)
         n_max = max(calculator.radial_sizes[: max_l + 1])
         radial, radial_derivative = calculator._radial(distances, max_l, n_max, True, weights)
+        if any_padding:
+            radial = radial * kept[:, None, None]
+            radial_derivative = radial_derivative * kept[:, None, None]
         harmonics, harmonics_gradients = spherical_harmonics(vectors, max_l,
                                                              compute_gradients=True)
+        angular = torch.cat([harmonics[:, None, :], harmonics_gradients], dim=1)
         unit = vectors / distances[:, None]
-        return harmonics, harmonics_gradients, unit, radial, radial_derivative
+        return angular, unit, radial, radial_derivative
 
 
 def _padded(rows, slot, n_slots):
