@@ -357,10 +357,12 @@ def _pair_gradients(l, harmonics_l, harmonics_gradients_l, radial_l, radial_deri
     )
 
 
-def _strain_contribution(vectors, pair_gradient):
-    """``r_ij[a] ∂c/∂r_ij[b]`` laid out as featomic's strain gradients: the component
-    ``xyz_2`` (first) is ``a``, the pair-vector direction, ``xyz_1`` the derivative one."""
-    return vectors[:, :, None, None, None] * pair_gradient[:, None]
+def _deformation_contribution(factors, pair_gradient):
+    """``factors[a] ∂c/∂r_ij[b]``, ``a`` first: with the pair vectors, featomic's strain
+    gradients (``xyz_2`` is the pair-vector direction, ``xyz_1`` the derivative one); with
+    the cell shifts ``S`` (``r_ij = r_j - r_i + S · cell``), its cell gradients
+    ``∂c/∂cell[a, b]``."""
+    return factors[:, :, None, None, None] * pair_gradient[:, None]
 
 
 # ---------------------------------------------------------------------------------------
@@ -1040,9 +1042,7 @@ class SphericalExpansionByPair(_ExpansionBase):
     ) -> TensorMap:
         """Compute the per-pair expansion; arguments as :meth:`SphericalExpansion.compute`
         (``selected_samples`` may use any subset of the pair sample names)."""
-        # cell gradients of pairs are not implemented
-        gradients = _check_gradients(gradients, "SphericalExpansionByPair",
-                                     ("positions", "strain"))
+        gradients = _check_gradients(gradients, "SphericalExpansionByPair")
         batch, pairs = self._prepare(systems)
         device = batch.systems[0].device
         dtype = batch.systems[0].dtype
@@ -1096,7 +1096,8 @@ class SphericalExpansionByPair(_ExpansionBase):
         angular_channels = sorted({k[0] for k in keys})
         want_positions = "positions" in gradients
         want_strain = "strain" in gradients
-        need_gradients = want_positions or want_strain
+        want_cell = "cell" in gradients
+        need_gradients = want_positions or want_strain or want_cell
 
         vectors = pairs.vectors
         pair_weights = None
@@ -1173,7 +1174,8 @@ class SphericalExpansionByPair(_ExpansionBase):
                     ),
                 )
             if want_strain:
-                strain = _strain_contribution(vectors.index_select(0, index), pair_gradient)
+                strain = _deformation_contribution(vectors.index_select(0, index),
+                                                   pair_gradient)
                 if n_self > 0:
                     strain = torch.cat(
                         [strain, strain.new_zeros((n_self, 3, 3, size, n_radial))]
@@ -1184,6 +1186,20 @@ class SphericalExpansionByPair(_ExpansionBase):
                         strain,
                         _labels(["sample"], [np.arange(len(rows))]),
                         [XYZ_2, XYZ_1, _component(l)],
+                        properties[l],
+                    ),
+                )
+            if want_cell:
+                shifts = pairs.cell_shifts.index_select(0, index).to(pair_gradient.dtype)
+                cell = _deformation_contribution(shifts, pair_gradient)
+                if n_self > 0:
+                    cell = torch.cat([cell, cell.new_zeros((n_self, 3, 3, size, n_radial))])
+                block.add_gradient(
+                    "cell",
+                    TensorBlock(
+                        cell,
+                        _labels(["sample"], [np.arange(len(rows))]),
+                        [XYZ, ABC, _component(l)],
                         properties[l],
                     ),
                 )

@@ -1,13 +1,14 @@
-"""Reference ``cell`` gradients of featomic 0.6.7's SphericalExpansion and
-SoapPowerSpectrum (∂/∂cell[a, x] with Cartesian positions fixed; components named
-``xyz``, ``abc``), written with metatensor-core 0.2.6.
+"""Reference ``cell`` gradients of featomic 0.6.7's SphericalExpansion,
+SphericalExpansionByPair and SoapPowerSpectrum (∂/∂cell[a, x] with the Cartesian positions
+fixed; components named ``xyz``, ``abc``), written with metatensor-core 0.2.6.
 
 Run with the reference venv (deterministic)::
 
     /work/refenv/bin/python tests/data/generate_cell_gradients.py
 
 Writes ``tests/data/cell_gradients/``: ``structure.json`` (a rattled, sheared two-cell
-rocksalt NaCl), ``hypers.json``, ``expansion.mts`` and ``power_spectrum.mts``.
+rocksalt NaCl), ``hypers.json``, ``expansion.mts``, ``expansion_by_pair.mts`` and
+``power_spectrum.mts``.
 """
 
 import json
@@ -41,6 +42,7 @@ def main():
     with open(os.path.join(HERE, "hypers.json"), "w") as fd:
         json.dump(HYPERS, fd, indent=1)
     for name, calculator in [("expansion", featomic.SphericalExpansion(**HYPERS)),
+                             ("expansion_by_pair", featomic.SphericalExpansionByPair(**HYPERS)),
                              ("power_spectrum", featomic.SoapPowerSpectrum(**HYPERS))]:
         tensor = calculator.compute(atoms, gradients=["cell"])
         metatensor.save(os.path.join(HERE, f"{name}.mts"), tensor)
