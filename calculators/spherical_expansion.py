@@ -342,6 +342,16 @@ class _ExpansionBase(torch.nn.Module):
         center = self.radial_integral.center_contribution(dtype=dtype, device=device)
         return self.center_atom_weight * _Y00 * center
 
+    @staticmethod
+    def _with_selections(compute, selected_samples, selected_properties) -> TensorMap:
+        """``compute(samples)`` for the Labels form of ``selected_samples``, then the
+        per-block samples and the properties selected (see :mod:`calculators._selection`)."""
+        selected_samples, per_block = split_sample_selection(selected_samples)
+        result = compute(selected_samples)
+        if per_block is not None:
+            result = select_samples_per_block(result, per_block)
+        return select_properties(result, selected_properties)
+
     def forward(self, systems, gradients=None, selected_keys=None, selected_samples=None,
                 selected_properties=None):
         return self.compute(systems, gradients, selected_keys, selected_samples,
@@ -449,11 +459,10 @@ class SphericalExpansion(_ExpansionBase):
         -------
         TensorMap
         """
-        selected_samples, per_block = split_sample_selection(selected_samples)
-        expansion = self._compute(systems, gradients, selected_keys, selected_samples)[0]
-        if per_block is not None:
-            expansion = select_samples_per_block(expansion, per_block)
-        return select_properties(expansion, selected_properties)
+        return self._with_selections(
+            lambda samples: self._compute(systems, gradients, selected_keys, samples)[0],
+            selected_samples, selected_properties,
+        )
 
     def _compute(self, systems, gradients, selected_keys, selected_samples,
                  keep_pairs: bool = False):
@@ -1039,9 +1048,16 @@ class SphericalExpansionByPair(_ExpansionBase):
         gradients: Optional[Sequence[str]] = None,
         selected_keys: Optional[Labels] = None,
         selected_samples: Optional[Labels] = None,
+        selected_properties: Optional[Labels] = None,
     ) -> TensorMap:
         """Compute the per-pair expansion; arguments as :meth:`SphericalExpansion.compute`
         (``selected_samples`` may use any subset of the pair sample names)."""
+        return self._with_selections(
+            lambda samples: self._compute_pairs(systems, gradients, selected_keys, samples),
+            selected_samples, selected_properties,
+        )
+
+    def _compute_pairs(self, systems, gradients, selected_keys, selected_samples):
         gradients = _check_gradients(gradients, "SphericalExpansionByPair")
         batch, pairs = self._prepare(systems)
         device = batch.systems[0].device

@@ -122,3 +122,26 @@ def test_selected_properties_per_block_and_errors():
         calculator.compute(systems, selected_properties=Labels(["n"], [[0]]))
     with pytest.raises(TypeError, match="`selected_properties` must be Labels or a TensorMap"):
         calculator.compute(systems, selected_properties=[0, 1])
+
+
+def test_pair_expansion_selections():
+    from calculators import SphericalExpansionByPair
+
+    calculator = SphericalExpansionByPair(**HYPERS)
+    systems = _systems()
+    full = calculator.compute(systems, gradients=["positions"])
+    blocks = []
+    for block in full.blocks():
+        samples = block.samples.values[::3]
+        blocks.append(TensorBlock(np.zeros((len(samples), 1)),
+                                  Labels(block.samples.names, samples), [],
+                                  Labels.range("_", 1)))
+    selection = TensorMap(full.keys, blocks)
+    properties = Labels(["n"], [[1]])
+    selected = calculator.compute(systems, gradients=["positions"],
+                                  selected_samples=selection, selected_properties=properties)
+    expected = []
+    for key, block in full.items():
+        block = slice_block(block, "samples", selection.block(key).samples)
+        expected.append(slice_block(block, "properties", properties))
+    assert_tensor_maps_equal(selected, TensorMap(full.keys, expected))
