@@ -119,6 +119,8 @@ def gradients_from_pairs(
     selected = np.nonzero(relevant)[0] if want_cell_terms else moving
 
     inputs = [*first_coefficients.values(), *second_coefficients.values(), pairs.vectors]
+    if pairs.weights is not None:  # learnable density weights
+        inputs.append(pairs.weights)
     differentiable = torch.is_grad_enabled() and any(x.requires_grad for x in inputs)
     workspace = None if differentiable else Workspace(dtype, device)
     # per sample, Σ over its pairs of (-1, r_x, r_y, r_z, S_a, S_b, S_c) × the pair's

@@ -546,3 +546,36 @@ def test_padded_and_one_sample_per_product_gradients_agree(calculator, monkeypat
             assert mine.samples == expected.samples
             np.testing.assert_allclose(as_numpy(mine.values), as_numpy(expected.values),
                                        rtol=0, atol=1e-13)
+
+
+def test_explicit_gradients_differentiable_with_respect_to_density_weights():
+    """Alchemical weights trained on forces: the positions gradients depend on the
+    per-atom weights, and autograd through them must match finite differences."""
+    calculator = SoapPowerSpectrum(**HYPERS)
+    atoms = structure("water_methane")
+    rng = np.random.default_rng(5)
+    projections = {}
+
+    def loss_of(weights):
+        system = System.from_ase(atoms, weights=weights)
+        spectrum = calculator.compute(system, gradients=["positions"])
+        total = 0.0
+        for key, block in spectrum.items():
+            values = block.gradient("positions").values
+            if key not in projections:
+                projections[key] = torch.from_numpy(rng.normal(size=values.shape))
+            total = total + (projections[key] * values).sum()
+        return total
+
+    weights = torch.tensor(rng.uniform(0.5, 1.5, len(atoms)), requires_grad=True)
+    (autograd,) = torch.autograd.grad(loss_of(weights), weights)
+    step = 1e-6
+    for atom in (0, 3, 6):
+        moved = weights.detach().clone()
+        moved[atom] += step
+        forward = float(loss_of(moved))
+        moved[atom] -= 2 * step
+        backward = float(loss_of(moved))
+        finite_difference = (forward - backward) / (2 * step)
+        assert abs(float(autograd[atom]) - finite_difference) <= 1e-6 * max(
+            1.0, abs(finite_difference)), atom
