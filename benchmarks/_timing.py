@@ -20,3 +20,21 @@ def best_time(function, repeat, warmup=True, setup=None):
         function()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def best_times(functions, repeat, warmup=True):
+    """Smallest wall time of ``repeat`` calls of each of ``functions`` (``None`` entries are
+    skipped and give ``None``), the calls interleaved — ours, the reference, ours, … — so
+    that a machine whose speed drifts during the run (shared hosts, memory reclaim) biases
+    every function alike and their ratio stays meaningful."""
+    active = [function for function in functions if function is not None]
+    if warmup:
+        for function in active:
+            function()
+    times = {id(function): [] for function in active}
+    for _ in range(repeat):
+        for function in active:
+            start = time.perf_counter()
+            function()
+            times[id(function)].append(time.perf_counter() - start)
+    return [None if function is None else min(times[id(function)]) for function in functions]

@@ -7,14 +7,15 @@ Gaussian densities of width 0.3 Å, ``max_angular = 6`` and 8 GTO radial functio
 
 Both blocktensor (``torch.set_num_threads``) and featomic (``RAYON_NUM_THREADS``, set before
 featomic is imported) run on the same number of threads, 2 by default. Times are the best of
-``--repeat`` calls after a warm-up call; the ratio is blocktensor / featomic (below 1 means
+``--repeat`` calls after a warm-up call, blocktensor and featomic calls interleaved (this
+machine's speed drifts during a run); the ratio is blocktensor / featomic (below 1 means
 blocktensor is faster).
 
     python benchmarks/calculators.py                      # blocktensor only
     /work/refenv/bin/python benchmarks/calculators.py     # with the featomic ratio
 
 Other calculators add a function ``bench_<name>(systems, args)`` and register it in
-``SECTIONS``; they can import :func:`build_systems`, :func:`hypers` and :func:`best_time`.
+``SECTIONS``; they can import :func:`build_systems`, :func:`hypers` and :func:`best_times`.
 """
 
 import argparse
@@ -38,7 +39,7 @@ import ase.collections  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from _timing import best_time  # noqa: E402
+from _timing import best_times  # noqa: E402
 from calculators.spherical_expansion import SphericalExpansion  # noqa: E402
 
 try:
@@ -138,14 +139,14 @@ def bench_calculator(title, calculator, reference, systems, args):
         if periodic:
             cases.append(("values + positions + strain", ["positions", "strain"]))
         for label, gradients in cases:
-            seconds = best_time(
-                lambda: calculator.compute(frames, gradients=gradients), args.repeat
+            seconds, reference_seconds = best_times(
+                [
+                    lambda: calculator.compute(frames, gradients=gradients),
+                    None if reference is None
+                    else lambda: reference.compute(frames, gradients=gradients),
+                ],
+                args.repeat,
             )
-            reference_seconds = None
-            if reference is not None:
-                reference_seconds = best_time(
-                    lambda: reference.compute(frames, gradients=gradients), args.repeat
-                )
             report(label, seconds, reference_seconds)
 
 

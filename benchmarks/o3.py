@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from blocktensor.o3 import spherical_harmonics
-from _timing import best_time  # noqa: E402
+from _timing import best_times  # noqa: E402
 
 try:
     import sphericart.torch as sphericart_torch
@@ -95,8 +95,7 @@ def bench_spherical_harmonics(args):
     ]
     # interleave ours and the reference so that background load affects both alike
     for name, ours, theirs in cases:
-        seconds = best_time(ours, args.repeat)
-        reference_seconds = best_time(theirs, args.repeat) if theirs is not None else None
+        seconds, reference_seconds = best_times([ours, theirs], args.repeat)
         _report(name, seconds, reference_seconds, reference_name)
 
 
@@ -210,12 +209,12 @@ def bench_lambda_soap(args):
         print(f"  {len(result.keys)} blocks, max |difference| to featomic: {error:.2e}")
 
     # interleave ours and the reference so that background load affects both alike
-    seconds = best_time(ours, args.repeat)
-    if reference is not None:
-        reference_seconds = best_time(theirs, args.repeat)
+    seconds, torch_seconds, reference_seconds = best_times(
+        [ours, ours_torch, theirs if reference is not None else None], args.repeat
+    )
     _report("CG product (numpy)", seconds, reference_seconds, "featomic python-sparse")
-    seconds = best_time(ours_torch, args.repeat)
-    _report("CG product (torch, cpu)", seconds, reference_seconds, "featomic python-sparse")
+    _report("CG product (torch, cpu)", torch_seconds, reference_seconds,
+            "featomic python-sparse")
     if torch.cuda.is_available():
         first_cuda, second_cuda = first.to(device="cuda", arrays="torch"), second.to(
             device="cuda", arrays="torch")
@@ -226,7 +225,7 @@ def bench_lambda_soap(args):
             torch.cuda.synchronize()
             return result
 
-        _report("CG product (torch, cuda)", best_time(ours_cuda, args.repeat), None, "")
+        _report("CG product (torch, cuda)", best_times([ours_cuda], args.repeat)[0], None, "")
 
 
 SECTIONS = {
