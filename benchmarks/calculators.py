@@ -160,7 +160,22 @@ def bench_spherical_expansion(systems, args):
     )
 
 
-SECTIONS = {"spherical_expansion": bench_spherical_expansion}
+def bench_power_spectrum(systems, args):
+    from calculators.power_spectrum import SoapPowerSpectrum
+
+    bench_calculator(
+        "SoapPowerSpectrum (cutoff 5, max_angular 6, 8 GTO radial functions, float64)",
+        SoapPowerSpectrum(**hypers()),
+        featomic.SoapPowerSpectrum(**hypers()) if featomic is not None else None,
+        systems,
+        args,
+    )
+
+
+SECTIONS = {
+    "spherical_expansion": bench_spherical_expansion,
+    "power_spectrum": bench_power_spectrum,
+}
 
 
 def main(argv=None):

@@ -48,16 +48,6 @@ build_systems = _bench.build_systems
 hypers = _bench.hypers
 
 
-def bench_power_spectrum(systems, args):
-    _bench.bench_calculator(
-        "SoapPowerSpectrum (cutoff 5, max_angular 6, 8 GTO radial functions, float64)",
-        SoapPowerSpectrum(**hypers()),
-        featomic.SoapPowerSpectrum(**hypers()) if featomic is not None else None,
-        systems,
-        args,
-    )
-
-
 _MEMORY_SCRIPT = """
 import importlib.util, os, sys
 sys.path.insert(0, {root!r})
@@ -151,7 +141,7 @@ def main(argv=None):
             f"threads, blocktensor on {args.threads}"
         )
     print(f"threads: {args.threads}, featomic: {featomic.__version__ if featomic else 'absent'}")
-    bench_power_spectrum(build_systems(), args)
+    _bench.bench_power_spectrum(build_systems(), args)
     if not args.skip_memory:
         bench_memory(args)
     if args.large:
