@@ -165,18 +165,11 @@ def _convert_systems(systems, dtype, device) -> List[System]:
     for index, item in enumerate(systems):
         try:
             converted = as_systems([item], dtype=dtype, device=device)[0]
+            if converted is item:
+                # built earlier and possibly changed since: check it again
+                converted._validate()
         except (ValueError, TypeError) as error:
             raise type(error)(f"systems[{index}]: {error}") from error
-        with torch.no_grad():
-            finite = torch.isfinite(converted.positions).all(dim=1)
-            if not bool(finite.all()):
-                bad = torch.nonzero(~finite).flatten().tolist()
-                raise ValueError(
-                    f"systems[{index}]: positions must be finite, found NaN or infinity for "
-                    f"atom(s) {bad[:10]}"
-                )
-            if not bool(torch.isfinite(converted.cell).all()):
-                raise ValueError(f"systems[{index}]: cell must be finite")
         result.append(converted)
     if len(result) == 0:
         raise ValueError("`systems` must contain at least one system, found none")

@@ -178,8 +178,10 @@ class System:
 
     def _validate(self, index_text=""):
         with torch.no_grad():
-            finite = torch.isfinite(self.positions).all(dim=1)
-            if not bool(finite.all()):
+            # one check (and one device synchronisation) in the common, valid case; the
+            # culprits are looked for only when it fails
+            if not bool(torch.isfinite(self.positions).all()):
+                finite = torch.isfinite(self.positions).all(dim=1)
                 bad = torch.nonzero(~finite).flatten().tolist()
                 raise ValueError(
                     f"{index_text}`positions` must be finite, found NaN or infinity "
@@ -191,6 +193,8 @@ class System:
                 )
             if self.weights is not None and not bool(torch.isfinite(self.weights).all()):
                 raise ValueError(f"{index_text}`weights` must be finite")
+            if not any(self.pbc.tolist()):
+                return
             periodic_vectors = self.cell.detach()[self.pbc].to(torch.float64)
             if periodic_vectors.shape[0] > 0:
                 # The Gram determinant measures the volume spanned by the periodic
