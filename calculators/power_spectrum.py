@@ -319,19 +319,21 @@ def _power_spectrum_block(
 
     reference = _as_torch(first.blocks[angular[0]].values)
     n_samples = len(samples)
-    values = torch.empty((n_samples, len(properties)), dtype=reference.dtype,
-                         device=reference.device)
     first_values = {}
     second_values = {}
-    for o3_lambda, (begin, end) in zip(angular, slices):
+    products = []
+    for o3_lambda in angular:
         c_1 = _index(_as_torch(first.blocks[o3_lambda].values), first_rows)
         c_2 = c_1 if same_types else _index(_as_torch(second.blocks[o3_lambda].values),
                                              second_rows)
         first_values[o3_lambda] = c_1
         second_values[o3_lambda] = c_2
-        product = torch.bmm(c_1.transpose(1, 2), c_2)
-        factor = _normalization(o3_lambda, not same_types)
-        values[:, begin:end] = (factor * product).reshape(n_samples, -1)
+        products.append(torch.bmm(c_1.transpose(1, 2), c_2).reshape(n_samples, -1))
+    # the normalisation of every l at once, as one factor per property
+    factors = np.repeat([_normalization(o3_lambda, not same_types) for o3_lambda in angular],
+                        [end - begin for begin, end in slices])
+    values = torch.cat(products, dim=1) * torch.from_numpy(factors).to(
+        dtype=reference.dtype, device=reference.device)
 
     block = TensorBlock(values, samples, [], properties)
 
