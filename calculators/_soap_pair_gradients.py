@@ -55,6 +55,7 @@ def gradients_from_pairs(
     slices: list,
     properties: Labels,
     coefficients: tuple,
+    normalization: Dict[int, float],
     parameters: Sequence[str],
 ) -> Dict[str, TensorBlock]:
     """The ``positions`` and/or ``strain`` gradient blocks of one power-spectrum block.
@@ -76,7 +77,9 @@ def gradients_from_pairs(
         The block's properties.
     coefficients : (dict, dict)
         ``{l: c}`` of the two neighbour types for the block's samples, ``(samples,
-        2l + 1, n)``, each already multiplied by the block's normalisation.
+        2l + 1, n)``.
+    normalization : dict
+        ``{l: factor}`` of the block (``p = factor Σ_m c¹ c²``).
     parameters : list of str
         Any of ``"positions"``, ``"strain"``, ``"cell"``.
 
@@ -172,6 +175,12 @@ def gradients_from_pairs(
     else:
         channel_groups = [([o3_lambda], begin, end)
                           for o3_lambda, (begin, end) in zip(angular, slices)]
+    # the block's normalisation goes on the (small) projections [W; V] of each group
+    group_scales = [
+        torch.tensor([normalization[o3_lambda] for o3_lambda in channels], dtype=dtype)
+        .to(device)[:, None, None, None]
+        for channels, _, _ in channel_groups
+    ]
 
     for term_index, (term_pairs, term_coefficients, transposed, term_type) in enumerate(terms):
         order = np.argsort(pair_sample[term_pairs], kind="stable")
@@ -196,7 +205,7 @@ def gradients_from_pairs(
             )
             output = scratch(workspace, "output", (n_padded, 3, n_properties), reference)
             chunk_rows = torch.from_numpy(chunk_samples).to(device)
-            for channels, begin, end in channel_groups:
+            for (channels, begin, end), scale in zip(channel_groups, group_scales):
                 n_c = term_coefficients[channels[0]].shape[-1]
                 # [W; V_x; V_y; V_z] = [Y; ∂Y] c for every pair of a sample at once
                 projections = []
@@ -212,7 +221,9 @@ def gradients_from_pairs(
                                 "projected", (len(channels), n_chunk, width * 4, n_c))
                         torch.bmm(factors, c, out=projected[index])
                 if differentiable:
-                    projected = torch.stack(projections)
+                    projected = torch.stack(projections) * scale
+                else:
+                    projected.mul_(scale)
                 # (pairs, 4, l, n)
                 projected = projected.view(len(channels), n_padded, 4, n_c).permute(1, 2, 0, 3)
                 # per pair and direction, Σ_m ∂c_ma c_mb = R_a V_xb + R'_a r̂_x W_b: outer

@@ -339,13 +339,11 @@ def _power_spectrum_block(
 
     from_pairs = {}
     if pairs is not None:
-        scaled = ({}, {})
-        for o3_lambda in angular:
-            factor = _normalization(o3_lambda, not same_types)
-            scaled[0][o3_lambda] = factor * first_values[o3_lambda]
-            scaled[1][o3_lambda] = factor * second_values[o3_lambda]
+        normalization = {o3_lambda: _normalization(o3_lambda, not same_types)
+                         for o3_lambda in angular}
         from_pairs = gradients_from_pairs(
-            pairs, samples, types, set(shared_types), angular, slices, properties, scaled,
+            pairs, samples, types, set(shared_types), angular, slices, properties,
+            (first_values, second_values), normalization,
             [p for p in gradient_parameters if p in _SUPPORTED_GRADIENTS])
     for parameter in gradient_parameters:
         if parameter in from_pairs:
