@@ -57,9 +57,17 @@ def empty(shape, dtype, device):
     return zeros(shape, dtype, device)
 
 
-def padded_chunks(counts: np.ndarray, max_padded_rows: int) -> List[Tuple[np.ndarray, int]]:
-    """Samples batched together, ``[(samples, width)]``: the rows of each sample are
-    padded to ``width``, the largest count of its chunk.
+def padded_chunks(
+    counts: np.ndarray, max_padded_rows: int
+) -> List[Tuple[np.ndarray, int, np.ndarray, np.ndarray]]:
+    """Samples batched together, ``[(samples, width, rows, slots)]``: the rows of each
+    sample are padded to ``width``, the largest count of its chunk.
+
+    The rows of sample ``s`` are taken to be ``[starts[s], starts[s] + counts[s])`` of a
+    sequence sorted by sample (``starts`` the exclusive cumulative sum of ``counts``);
+    ``rows`` lists the chunk's rows in that sequence and ``slots`` where each goes in the
+    padded ``(len(samples) * width)`` layout (sample by sample, rows in order, then
+    padding).
 
     Samples are taken by decreasing count, equal counts in sample order (so that equal
     counts everywhere give consecutive samples, written in place). A chunk ends before
@@ -67,6 +75,7 @@ def padded_chunks(counts: np.ndarray, max_padded_rows: int) -> List[Tuple[np.nda
     or before it would hold more than ``max_padded_rows`` padded rows. Samples without
     rows are left out.
     """
+    starts = np.cumsum(counts) - counts
     order = np.argsort(-counts, kind="stable")
     order = order[counts[order] > 0]
     decreasing = counts[order]
@@ -80,7 +89,13 @@ def padded_chunks(counts: np.ndarray, max_padded_rows: int) -> List[Tuple[np.nda
         sizes = np.arange(1, stop - start + 1)
         enough = 2 * (real_rows[start + 1:stop + 1] - real_rows[start]) >= sizes * width
         stop = start + int(np.count_nonzero(enough))
-        chunks.append((order[start:stop], width))
+        samples = order[start:stop]
+        chunk_counts = counts[samples]
+        rank = np.arange(int(chunk_counts.sum())) - np.repeat(
+            np.cumsum(chunk_counts) - chunk_counts, chunk_counts)
+        rows = np.repeat(starts[samples], chunk_counts) + rank
+        slots = np.repeat(np.arange(len(samples)) * width, chunk_counts) + rank
+        chunks.append((samples, width, rows, slots))
         start = stop
     return chunks
 

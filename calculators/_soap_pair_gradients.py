@@ -186,15 +186,10 @@ def gradients_from_pairs(
         order = np.argsort(pair_sample[term_pairs], kind="stable")
         term_pairs = term_pairs[order]
         counts = np.bincount(pair_sample[term_pairs], minlength=n_samples)
-        starts = np.cumsum(counts) - counts
-        for chunk_samples, width in padded_chunks(counts, _PAIRS_PER_CHUNK):
+        for chunk_samples, width, rows, slots_np in padded_chunks(counts, _PAIRS_PER_CHUNK):
             n_chunk = len(chunk_samples)
             n_padded = n_chunk * width
-            chunk_counts = counts[chunk_samples]
-            rank = np.arange(int(chunk_counts.sum())) - np.repeat(
-                np.cumsum(chunk_counts) - chunk_counts, chunk_counts)
-            chunk_pairs = term_pairs[np.repeat(starts[chunk_samples], chunk_counts) + rank]
-            slots_np = np.repeat(np.arange(n_chunk) * width, chunk_counts) + rank
+            chunk_pairs = term_pairs[rows]
             slots = torch.from_numpy(slots_np).to(device)
             padded_pairs = np.full(n_padded, -1, dtype=np.int64)
             padded_pairs[slots_np] = chunk_pairs

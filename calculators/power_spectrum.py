@@ -433,17 +433,12 @@ def _power_spectrum_gradient(
         accumulate = term_index > 0
         order = np.argsort(target, kind="stable")
         kept, target = kept[order], target[order]
-        # the rows of sample s in this block are [starts[s], + counts[s]) of `target`
+        # the rows of each sample follow each other in `target`
         counts = np.bincount(sample_of_row[target], minlength=n_samples)
-        starts = np.cumsum(counts) - counts
-        for chunk_samples, width in padded_chunks(counts, _ROWS_PER_SAMPLE_CHUNK):
+        for chunk_samples, width, block_rows, padded_rows in padded_chunks(
+                counts, _ROWS_PER_SAMPLE_CHUNK):
             n_chunk = len(chunk_samples)
             n_padded = n_chunk * width
-            chunk_counts = counts[chunk_samples]
-            rank = np.arange(int(chunk_counts.sum())) - np.repeat(
-                np.cumsum(chunk_counts) - chunk_counts, chunk_counts)
-            block_rows = np.repeat(starts[chunk_samples], chunk_counts) + rank
-            padded_rows = np.repeat(np.arange(n_chunk) * width, chunk_counts) + rank
             # padding rows take any gradient row and go to the scratch output row
             gather = np.full(n_padded, kept[block_rows[0]], dtype=np.int64)
             gather[padded_rows] = kept[block_rows]
