@@ -40,7 +40,7 @@ import torch
 from blocktensor import Labels, TensorBlock
 
 from ._buffers import Workspace, empty, padded_chunks, scratch, zeros
-from ._gradients import ABC, XYZ, XYZ_1, XYZ_2
+from ._gradients import XYZ, cell_deformation_gradient
 
 # padded pairs handled at once: the temporaries of all l stay in cache
 _PAIRS_PER_CHUNK = 1024
@@ -291,14 +291,9 @@ def gradients_from_pairs(
         else:
             # strain[b, a] = Σ_j r_b ∂p/∂r_a: xyz_2 is b, the pair-vector direction;
             # cell[a, x] = Σ_j S_a ∂p/∂r_x (positions fixed), featomic's (xyz, abc)
-            strain = parameter == "strain"
-            gradients[parameter] = TensorBlock(
-                sums[:, 1:4] if strain else sums[:, 4:7],
-                Labels(["sample"], np.arange(n_samples, dtype=np.int32).reshape(-1, 1),
-                       assume_unique=True),
-                [XYZ_2, XYZ_1] if strain else [XYZ, ABC],
-                properties,
-            )
+            columns = slice(1, 4) if parameter == "strain" else slice(4, 7)
+            gradients[parameter] = cell_deformation_gradient(parameter, sums[:, columns],
+                                                             properties)
     return gradients
 
 

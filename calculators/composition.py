@@ -15,7 +15,7 @@ import torch
 
 from blocktensor import Labels, TensorBlock, TensorMap
 
-from ._gradients import XYZ, XYZ_1, XYZ_2, check_gradients
+from ._gradients import XYZ, cell_deformation_gradient, check_gradients
 from .system import as_systems
 
 __all__ = ["AtomicComposition"]
@@ -38,11 +38,9 @@ def zero_gradient(parameter: str, n_samples: int, properties: Labels, dtype, dev
             torch.zeros((0, 3, n_properties), dtype=dtype, device=device),
             samples, [XYZ], properties,
         )
-    samples = Labels("sample", np.arange(n_samples, dtype=np.int32).reshape(-1, 1))
-    components = [XYZ_2, XYZ_1] if parameter == "strain" else [XYZ, Labels.range("abc", 3)]
-    return TensorBlock(
-        torch.zeros((n_samples, 3, 3, n_properties), dtype=dtype, device=device),
-        samples, components, properties,
+    return cell_deformation_gradient(
+        parameter, torch.zeros((n_samples, 3, 3, n_properties), dtype=dtype, device=device),
+        properties,
     )
 
 

@@ -21,7 +21,7 @@ import torch
 from blocktensor import Labels, TensorBlock, TensorMap
 from blocktensor.labels import unique_rows
 
-from ._gradients import XYZ, XYZ_1, XYZ_2, check_gradients
+from ._gradients import XYZ, cell_deformation_gradient, check_gradients
 from .neighbors import batched_neighbor_list
 from .system import as_systems
 
@@ -231,15 +231,8 @@ class SortedDistances(torch.nn.Module):
                                      device=device)
                 buffer.index_add_(0, flat, outer.reshape(-1, 9))
                 gradient_values = buffer.reshape(n_samples, max_neighbors, 3, 3)
-                block.add_gradient(
-                    "strain",
-                    TensorBlock(
-                        gradient_values.permute(0, 2, 3, 1).contiguous(),
-                        Labels("sample", np.arange(n_samples, dtype=np.int32)[:, None]),
-                        [XYZ_2, XYZ_1],
-                        properties,
-                    ),
-                )
+                block.add_gradient("strain", cell_deformation_gradient(
+                    "strain", gradient_values.permute(0, 2, 3, 1).contiguous(), properties))
             blocks.append(block)
 
         return TensorMap(Labels(key_names, keys), blocks)

@@ -49,7 +49,7 @@ import torch
 from blocktensor import Labels, TensorBlock, TensorMap
 from blocktensor.o3 import spherical_harmonics
 
-from ._gradients import ABC, XYZ, XYZ_1, XYZ_2, check_gradients
+from ._gradients import XYZ, cell_deformation_gradient, check_gradients
 from .cutoff import scaling_from_hypers, smoothing_from_hypers
 from .neighbors import PAIR_SAMPLE_NAMES, batched_neighbor_list
 from ._buffers import zeros
@@ -602,26 +602,12 @@ class SphericalExpansion(_ExpansionBase):
                         properties[l],
                     ),
                 )
-            if want_strain:
-                block.add_gradient(
-                    "strain",
-                    TensorBlock(
-                        strain_gradient[start:stop, :, :, lm, :n_radial],
-                        _labels(["sample"], [np.arange(stop - start)]),
-                        [XYZ_2, XYZ_1, _component(l)],
-                        properties[l],
-                    ),
-                )
-            if cell_gradient is not None:
-                block.add_gradient(
-                    "cell",
-                    TensorBlock(
-                        cell_gradient[start:stop, :, :, lm, :n_radial],
-                        _labels(["sample"], [np.arange(stop - start)]),
-                        [XYZ, ABC, _component(l)],
-                        properties[l],
-                    ),
-                )
+            for parameter, deformation in (("strain", strain_gradient),
+                                           ("cell", cell_gradient)):
+                if deformation is not None:
+                    block.add_gradient(parameter, cell_deformation_gradient(
+                        parameter, deformation[start:stop, :, :, lm, :n_radial],
+                        properties[l], [_component(l)]))
             blocks.append(block)
 
         key_labels = Labels(
@@ -1182,36 +1168,21 @@ class SphericalExpansionByPair(_ExpansionBase):
                         properties[l],
                     ),
                 )
-            if want_strain:
-                strain = _deformation_contribution(vectors.index_select(0, index),
-                                                   pair_gradient)
-                if n_self > 0:
-                    strain = torch.cat(
-                        [strain, strain.new_zeros((n_self, 3, 3, size, n_radial))]
+            # strain: the pair vectors; cell: the cell shifts (r_ij = r_j - r_i + S · cell)
+            for parameter, wanted, factors in (
+                ("strain", want_strain, vectors),
+                ("cell", want_cell, pairs.cell_shifts),
+            ):
+                if not wanted:
+                    continue
+                factors = factors.index_select(0, index).to(pair_gradient.dtype)
+                deformation = _deformation_contribution(factors, pair_gradient)
+                if n_self > 0:  # self pairs do not move
+                    deformation = torch.cat(
+                        [deformation, deformation.new_zeros((n_self, 3, 3, size, n_radial))]
                     )
-                block.add_gradient(
-                    "strain",
-                    TensorBlock(
-                        strain,
-                        _labels(["sample"], [np.arange(len(rows))]),
-                        [XYZ_2, XYZ_1, _component(l)],
-                        properties[l],
-                    ),
-                )
-            if want_cell:
-                shifts = pairs.cell_shifts.index_select(0, index).to(pair_gradient.dtype)
-                cell = _deformation_contribution(shifts, pair_gradient)
-                if n_self > 0:
-                    cell = torch.cat([cell, cell.new_zeros((n_self, 3, 3, size, n_radial))])
-                block.add_gradient(
-                    "cell",
-                    TensorBlock(
-                        cell,
-                        _labels(["sample"], [np.arange(len(rows))]),
-                        [XYZ, ABC, _component(l)],
-                        properties[l],
-                    ),
-                )
+                block.add_gradient(parameter, cell_deformation_gradient(
+                    parameter, deformation, properties[l], [_component(l)]))
             blocks.append(block)
 
         key_labels = Labels(
