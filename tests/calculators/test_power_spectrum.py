@@ -411,6 +411,30 @@ def test_selected_samples(calculator):
                                    as_numpy(reference_block.values)[rows], atol=1e-14)
 
 
+def assert_same_as_product_rule(from_pairs, product_rule, gradients, tolerance,
+                                dtype=torch.float64):
+    """The gradients ``compute`` takes from the pairs equal the product rule through the
+    expansion's gradient blocks: same keys, samples, gradient order, rows and components,
+    values within ``tolerance / 10``, gradients within ``tolerance`` relative to each
+    gradient's largest entry."""
+    assert from_pairs.keys == product_rule.keys
+    assert len(from_pairs.keys) > 0
+    for (key, block), (_, expected) in zip(from_pairs.items(), product_rule.items()):
+        assert block.values.dtype == dtype
+        assert block.samples == expected.samples, key
+        assert block.gradients_list() == list(gradients)
+        np.testing.assert_allclose(as_numpy(block.values), as_numpy(expected.values),
+                                   rtol=0, atol=tolerance / 10)
+        for parameter in gradients:
+            mine, reference_gradient = block.gradient(parameter), expected.gradient(parameter)
+            assert mine.samples == reference_gradient.samples, (key, parameter)
+            assert mine.components == reference_gradient.components
+            scale = max(1.0, float(np.abs(as_numpy(reference_gradient.values)).max()))
+            np.testing.assert_allclose(as_numpy(mine.values),
+                                       as_numpy(reference_gradient.values),
+                                       rtol=0, atol=tolerance * scale)
+
+
 @pytest.mark.parametrize("pairs_per_chunk, radial", [
     (1, None), (7, None), (1024, None),
     # fewer radial functions for higher l: the outer products go one l at a time
@@ -442,20 +466,8 @@ def test_gradients_from_pairs_equal_the_product_rule(calculator, monkeypatch,
                                         selected_samples=selected_samples)
         expansion = calculator.spherical_expansion.compute(
             chosen, gradients=gradients, selected_samples=selected_samples)
-        product_rule = power_spectrum_from_expansion(expansion)
-        assert from_pairs.keys == product_rule.keys
-        for (key, block), (_, expected) in zip(from_pairs.items(), product_rule.items()):
-            assert block.samples == expected.samples, key
-            assert block.gradients_list() == gradients
-            np.testing.assert_allclose(as_numpy(block.values), as_numpy(expected.values),
-                                       rtol=0, atol=1e-13)
-            for parameter, gradient in expected.gradients():
-                mine = block.gradient(parameter)
-                assert mine.samples == gradient.samples, (key, parameter)
-                assert mine.components == gradient.components
-                scale = max(1.0, float(np.abs(as_numpy(gradient.values)).max()))
-                np.testing.assert_allclose(as_numpy(mine.values), as_numpy(gradient.values),
-                                           rtol=0, atol=1e-12 * scale)
+        assert_same_as_product_rule(from_pairs, power_spectrum_from_expansion(expansion),
+                                    gradients, 1e-12)
 
 
 def test_gradients_from_pairs_with_weights_float32_and_selected_keys():
@@ -475,50 +487,7 @@ def test_gradients_from_pairs_with_weights_float32_and_selected_keys():
                                         selected_keys=selected_keys)
         expansion = calculator.spherical_expansion.compute(systems, gradients=gradients)
         product_rule = power_spectrum_from_expansion(expansion, selected_keys=selected_keys)
-        assert from_pairs.keys == product_rule.keys
-        assert len(from_pairs.keys) > 0
-        for (key, block), (_, expected) in zip(from_pairs.items(), product_rule.items()):
-            assert block.values.dtype == dtype
-            for parameter in gradients:
-                mine, reference_gradient = block.gradient(parameter), expected.gradient(parameter)
-                assert mine.samples == reference_gradient.samples
-                scale = max(1.0, float(np.abs(as_numpy(reference_gradient.values)).max()))
-                np.testing.assert_allclose(as_numpy(mine.values),
-                                           as_numpy(reference_gradient.values),
-                                           rtol=0, atol=tolerance * scale)
-
-
-def test_explicit_gradients_are_differentiable():
-    """Training on forces differentiates the positions gradients again: autograd through
-    the pair path must match finite differences of the explicit gradients."""
-    calculator = SoapPowerSpectrum(**HYPERS)
-    atoms = structure("water_methane")
-    rng = np.random.default_rng(3)
-    projections = {}
-
-    def loss_of(positions):
-        system = System(atoms.numbers, positions, atoms.cell.array, atoms.pbc)
-        spectrum = calculator.compute(system, gradients=["positions"])
-        total = 0.0
-        for key, block in spectrum.items():
-            values = block.gradient("positions").values
-            if key not in projections:
-                projections[key] = torch.from_numpy(rng.normal(size=values.shape))
-            total = total + (projections[key] * values).sum()
-        return total
-
-    positions = torch.tensor(atoms.positions, dtype=torch.float64, requires_grad=True)
-    (autograd,) = torch.autograd.grad(loss_of(positions), positions)
-    step = 1e-5
-    for atom, xyz in [(0, 0), (2, 1), (5, 2)]:
-        moved = positions.detach().clone()
-        moved[atom, xyz] += step
-        forward = float(loss_of(moved))
-        moved[atom, xyz] -= 2 * step
-        backward = float(loss_of(moved))
-        finite_difference = (forward - backward) / (2 * step)
-        assert abs(float(autograd[atom, xyz]) - finite_difference) <= 1e-6 * max(
-            1.0, abs(finite_difference)), (atom, xyz)
+        assert_same_as_product_rule(from_pairs, product_rule, gradients, tolerance, dtype)
 
 
 @pytest.mark.parametrize("system", ["crystal", "molecules"])
@@ -550,16 +519,21 @@ def test_padded_and_one_sample_per_product_gradients_agree(calculator, monkeypat
                                        rtol=0, atol=1e-13)
 
 
-def test_explicit_gradients_differentiable_with_respect_to_density_weights():
-    """Alchemical weights trained on forces: the positions gradients depend on the
-    per-atom weights, and autograd through them must match finite differences."""
+@pytest.mark.parametrize("variable", ["positions", "weights"])
+def test_explicit_gradients_are_differentiable(variable):
+    """Training on forces differentiates the positions gradients again, with respect to
+    the positions or to learnable (alchemical) density weights: autograd through the pair
+    path must match finite differences."""
     calculator = SoapPowerSpectrum(**HYPERS)
     atoms = structure("water_methane")
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(3)
     projections = {}
 
-    def loss_of(weights):
-        system = System.from_ase(atoms, weights=weights)
+    def loss_of(value):
+        if variable == "positions":
+            system = System(atoms.numbers, value, atoms.cell.array, atoms.pbc)
+        else:
+            system = System.from_ase(atoms, weights=value)
         spectrum = calculator.compute(system, gradients=["positions"])
         total = 0.0
         for key, block in spectrum.items():
@@ -569,18 +543,22 @@ def test_explicit_gradients_differentiable_with_respect_to_density_weights():
             total = total + (projections[key] * values).sum()
         return total
 
-    weights = torch.tensor(rng.uniform(0.5, 1.5, len(atoms)), requires_grad=True)
-    (autograd,) = torch.autograd.grad(loss_of(weights), weights)
-    step = 1e-6
-    for atom in (0, 3, 6):
-        moved = weights.detach().clone()
-        moved[atom] += step
+    if variable == "positions":
+        value = torch.tensor(atoms.positions, dtype=torch.float64, requires_grad=True)
+        entries, step = [(0, 0), (2, 1), (5, 2)], 1e-5
+    else:
+        value = torch.tensor(rng.uniform(0.5, 1.5, len(atoms)), requires_grad=True)
+        entries, step = [0, 3, 6], 1e-6
+    (autograd,) = torch.autograd.grad(loss_of(value), value)
+    for entry in entries:
+        moved = value.detach().clone()
+        moved[entry] += step
         forward = float(loss_of(moved))
-        moved[atom] -= 2 * step
+        moved[entry] -= 2 * step
         backward = float(loss_of(moved))
         finite_difference = (forward - backward) / (2 * step)
-        assert abs(float(autograd[atom]) - finite_difference) <= 1e-6 * max(
-            1.0, abs(finite_difference)), atom
+        assert abs(float(autograd[entry]) - finite_difference) <= 1e-6 * max(
+            1.0, abs(finite_difference)), entry
 
 
 @st.composite
@@ -615,12 +593,4 @@ def test_gradients_from_pairs_equal_the_product_rule_on_random_cells(atoms):
     from_pairs = _SMALL.compute(atoms, gradients=gradients)
     product_rule = power_spectrum_from_expansion(
         _SMALL.spherical_expansion.compute(atoms, gradients=gradients))
-    assert from_pairs.keys == product_rule.keys
-    for (key, block), (_, expected) in zip(from_pairs.items(), product_rule.items()):
-        assert block.samples == expected.samples
-        for parameter in gradients:
-            mine, reference_gradient = block.gradient(parameter), expected.gradient(parameter)
-            assert mine.samples == reference_gradient.samples
-            np.testing.assert_allclose(as_numpy(mine.values),
-                                       as_numpy(reference_gradient.values),
-                                       rtol=0, atol=1e-11)
+    assert_same_as_product_rule(from_pairs, product_rule, gradients, 1e-11)
