@@ -15,6 +15,17 @@ from blocktensor.operations import slice as slice_tensor_map
 from blocktensor.operations import slice_block
 
 
+def with_selections(compute, selected_samples, selected_properties) -> TensorMap:
+    """``compute(samples)`` (a calculation taking ``selected_samples`` as Labels or
+    ``None``) run for either form of ``selected_samples``, then the per-block samples and
+    the ``selected_properties`` kept: how every calculator honours both arguments."""
+    selected_samples, per_block = split_sample_selection(selected_samples)
+    result = compute(selected_samples)
+    if per_block is not None:
+        result = select_per_block(result, per_block, "samples")
+    return select_properties(result, selected_properties)
+
+
 def split_sample_selection(selected_samples) -> Tuple[Optional[Labels], Optional[TensorMap]]:
     """``(labels to compute, per-block selection)``: a TensorMap selection becomes the
     union of its blocks' samples plus the map itself; anything else is returned as is."""
@@ -44,12 +55,6 @@ def select_properties(output: TensorMap, selected_properties) -> TensorMap:
             f"found {unknown}"
         )
     return slice_tensor_map(output, "properties", selected_properties)
-
-
-def select_samples_per_block(output: TensorMap, selection: TensorMap) -> TensorMap:
-    """Each block of ``output`` restricted to the samples of the block of ``selection``
-    with the same key; the keys of both must be the same (in any order)."""
-    return select_per_block(output, selection, "samples")
 
 
 def select_per_block(output: TensorMap, selection: TensorMap, axis: str) -> TensorMap:

@@ -40,7 +40,7 @@ from blocktensor.labels import unique_rows
 from ._buffers import Workspace, padded_chunks, scratch, zeros
 from ._gradients import check_gradients
 from .hypers import as_hypers_dict
-from ._selection import select_properties, select_samples_per_block, split_sample_selection
+from ._selection import with_selections
 from ._soap_pair_gradients import gradients_from_pairs
 
 __all__ = ["SoapPowerSpectrum", "SoapRadialSpectrum", "power_spectrum_from_expansion",
@@ -667,16 +667,16 @@ class SoapPowerSpectrum(torch.nn.Module):
         ``selected_properties`` ``(l, n_1, n_2)`` entries in the same two forms (applied
         to the computed blocks)."""
         gradients = _check_gradients(gradients)
-        selected_samples, per_block = split_sample_selection(selected_samples)
-        # gradients come from the pairs (see calculators._soap_pair_gradients), not from
-        # the expansion's gradients
-        expansion, pairs = self.spherical_expansion._compute(
-            systems, [], None, selected_samples, keep_pairs=len(gradients) != 0,
-        )
-        spectrum = _power_spectrum(expansion, selected_keys, pairs, gradients)
-        if per_block is not None:
-            spectrum = select_samples_per_block(spectrum, per_block)
-        return select_properties(spectrum, selected_properties)
+
+        def compute(samples):
+            # gradients come from the pairs (see calculators._soap_pair_gradients), not
+            # from the expansion's gradients
+            expansion, pairs = self.spherical_expansion._compute(
+                systems, [], None, samples, keep_pairs=len(gradients) != 0,
+            )
+            return _power_spectrum(expansion, selected_keys, pairs, gradients)
+
+        return with_selections(compute, selected_samples, selected_properties)
 
     def forward(self, systems, gradients=None, selected_keys: Optional[Labels] = None,
                 selected_samples: Optional[Labels] = None,

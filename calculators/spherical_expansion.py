@@ -54,7 +54,7 @@ from .cutoff import scaling_from_hypers, smoothing_from_hypers
 from .neighbors import PAIR_SAMPLE_NAMES, batched_neighbor_list
 from ._buffers import zeros
 from .hypers import as_hypers_dict
-from ._selection import select_properties, select_samples_per_block, split_sample_selection
+from ._selection import with_selections
 from .radial import RadialIntegral
 from .system import System, as_systems
 
@@ -335,16 +335,6 @@ class _ExpansionBase(torch.nn.Module):
         center = self.radial_integral.center_contribution(dtype=dtype, device=device)
         return self.center_atom_weight * _Y00 * center
 
-    @staticmethod
-    def _with_selections(compute, selected_samples, selected_properties) -> TensorMap:
-        """``compute(samples)`` for the Labels form of ``selected_samples``, then the
-        per-block samples and the properties selected (see :mod:`calculators._selection`)."""
-        selected_samples, per_block = split_sample_selection(selected_samples)
-        result = compute(selected_samples)
-        if per_block is not None:
-            result = select_samples_per_block(result, per_block)
-        return select_properties(result, selected_properties)
-
     def forward(self, systems, gradients=None, selected_keys=None, selected_samples=None,
                 selected_properties=None):
         return self.compute(systems, gradients, selected_keys, selected_samples,
@@ -452,7 +442,7 @@ class SphericalExpansion(_ExpansionBase):
         -------
         TensorMap
         """
-        return self._with_selections(
+        return with_selections(
             lambda samples: self._compute(systems, gradients, selected_keys, samples)[0],
             selected_samples, selected_properties,
         )
@@ -1031,7 +1021,7 @@ class SphericalExpansionByPair(_ExpansionBase):
     ) -> TensorMap:
         """Compute the per-pair expansion; arguments as :meth:`SphericalExpansion.compute`
         (``selected_samples`` may use any subset of the pair sample names)."""
-        return self._with_selections(
+        return with_selections(
             lambda samples: self._compute_pairs(systems, gradients, selected_keys, samples),
             selected_samples, selected_properties,
         )
