@@ -33,7 +33,6 @@ def zeros(shape, dtype, device):
         torch.device(device).type != "cpu"
         or count * itemsize < _HUGE_PAGE_MIN_BYTES
         or not hasattr(mmap, "MADV_HUGEPAGE")
-        or __import__("os").environ.get("BT_NOHUGE")
     ):
         return torch.zeros(shape, dtype=dtype, device=device)
     try:
