@@ -125,9 +125,8 @@ def _parse_hypers(cutoff, density, basis):
     return radius, smoothing, scaling, center_atom_weight, radial_integral
 
 
-def _check_gradients(gradients, calculator="SphericalExpansion",
-                     supported=_KNOWN_GRADIENTS):
-    return check_gradients(gradients, supported, calculator)
+def _check_gradients(gradients, calculator="SphericalExpansion"):
+    return check_gradients(gradients, _KNOWN_GRADIENTS, calculator)
 
 
 # ---------------------------------------------------------------------------------------
@@ -185,7 +184,6 @@ def _labels(names, columns) -> Labels:
 def _component(l) -> Labels:  # noqa: E741
     # one Labels per l, shared by every block (Labels are immutable)
     return Labels("o3_mu", np.arange(-l, l + 1, dtype=np.int32).reshape(-1, 1))
-
 
 
 
@@ -433,7 +431,6 @@ class SphericalExpansion(_ExpansionBase):
             Labels over a subset of ``(system, atom)``: only matching centres are
             computed. A TensorMap with the output's keys: each block keeps the samples
             of the selection block with its key (featomic's per-block selection).
-
         selected_properties : Labels or TensorMap, optional
             The ``n`` to keep, in the same two forms (the selection is applied to the
             computed blocks, with their gradients).
@@ -504,8 +501,9 @@ class SphericalExpansion(_ExpansionBase):
 
         want_positions = "positions" in gradients
         want_strain = "strain" in gradients
+        want_cell = "cell" in gradients
         cell_shifts = None
-        if "cell" in gradients:
+        if want_cell or keep_pairs:
             cell_shifts = pairs.cell_shifts
             if len(kept) != len(first):
                 cell_shifts = cell_shifts.index_select(0, torch.from_numpy(kept).to(device))
@@ -540,7 +538,7 @@ class SphericalExpansion(_ExpansionBase):
             len(gradient_keys) if want_positions else 0,
             want_strain,
             pair_weights,
-            cell_shifts,
+            cell_shifts if want_cell else None,
         )
 
         center_values = self._center_values(dtype, device)
@@ -606,8 +604,6 @@ class SphericalExpansion(_ExpansionBase):
         )
         expansion_pairs = None
         if keep_pairs:
-            cell_shifts = pairs.cell_shifts.index_select(
-                0, torch.from_numpy(kept).to(device)).to(dtype)
             expansion_pairs = _ExpansionPairs(self, batch, first[kept], second[kept], vectors,
                                               cell_shifts)
         return TensorMap(key_labels, blocks), expansion_pairs
@@ -839,7 +835,6 @@ class SphericalExpansion(_ExpansionBase):
             + weight[:, None, None] * integral_derivatives
         )
         return radial, radial_derivative
-
 
 
 class _ExpansionPairs:
