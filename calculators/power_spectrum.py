@@ -20,10 +20,11 @@ takes all the gradient rows of a sample at once, those of samples with fewer row
 to the largest count of their chunk; a chunk finishes every angular channel before the
 next, so that its working set stays in cache.
 
-:class:`SoapPowerSpectrum` does not go through the expansion's positions gradients (as
-large as the output, and slow to multiply): it computes the positions gradients from the
-neighbour pairs directly (:mod:`calculators._soap_pair_gradients`); the product rule
-above serves the strain and any gradient of a precomputed expansion.
+:class:`SoapPowerSpectrum` does not go through the expansion's gradients (its positions
+gradients are as large as the output, and slow to multiply): it computes the positions,
+strain and cell gradients from the neighbour pairs directly
+(:mod:`calculators._soap_pair_gradients`); the product rule above serves the gradients of
+a precomputed expansion (:func:`power_spectrum_from_expansion`).
 """
 
 from __future__ import annotations
@@ -206,9 +207,9 @@ def power_spectrum_from_expansion(
 
 def _power_spectrum(expansion, selected_keys, pairs=None, gradients=None):
     """:func:`power_spectrum_from_expansion`; with ``pairs`` (the expansion's
-    :class:`~calculators.spherical_expansion._ExpansionPairs`), the ``positions``
-    gradients come from the pairs rather than from the expansion's gradient blocks.
-    ``gradients`` orders the gradient blocks (default: the expansion's order)."""
+    :class:`~calculators.spherical_expansion._ExpansionPairs`), the ``gradients`` come
+    from the pairs rather than from the expansion's gradient blocks, in that order
+    (default: the expansion's gradients, in its order)."""
     _check_expansion(expansion)
     keys = expansion.keys.values
     gradient_parameters = expansion.block_by_id(0).gradients_list()
@@ -368,11 +369,11 @@ def _power_spectrum_gradient(
     is one batched product per ``l`` whose matrices hold every row of a sample: a product
     per row would only have ``2l + 1`` rows of ``m`` and cost mostly overhead. Samples
     with different numbers of rows share a product by padding their rows to the largest
-    count of their chunk (:func:`~calculators._buffers.padded_chunks`); the padding rows go to a scratch row.
-    When every sample has the same number of rows (strain, crystals) nothing is padded
-    and the products of ``c·c`` write straight into the output. With two neighbour
-    types each block is padded on its own rows (the centre is the only row they share)
-    and adds its term to a zeroed output.
+    count of their chunk (:func:`~calculators._buffers.padded_chunks`); the padding rows
+    go to a scratch row. When every sample has the same number of rows (strain, crystals)
+    nothing is padded and the products of ``c·c`` write straight into the output. With
+    two neighbour types each block is padded on its own rows; the second term gathers the
+    rows the first one set (the centre's), adds to them and copies them back.
     """
     template_1 = first.blocks[angular[0]].gradient(parameter)
     n_own = len(template_1.components) - 1
