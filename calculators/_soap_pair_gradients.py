@@ -1,4 +1,5 @@
-"""Positions and strain gradients of the SOAP power spectrum, from the neighbour pairs.
+"""Positions, strain and cell gradients of the SOAP power spectrum, from the neighbour
+pairs.
 
 The product rule through the expansion's own gradient rows (``dc`` with ``(2l+1) n``
 entries per row and direction, gathered, transposed and multiplied by ``c``) moves more
@@ -22,7 +23,8 @@ a sum of two outer products per pair and direction (four when both neighbour typ
 same, where ``dp = T + Tᵀ``), computed by broadcasting for all ``l`` at once and written
 once into the output. The centre's own row is minus the sum of
 the rows of its neighbours (the spectrum does not change under translations), and the
-strain gradient ``Σ_j r_ij ⊗ ∂p/∂r_j`` is summed from the same rows (images of the centre
+strain gradient ``Σ_j r_ij ⊗ ∂p/∂r_j`` and the cell gradient ``Σ_j S_ij ⊗ ∂p/∂r_j``
+(``S`` the cell shift of the pair) are summed from the same rows (images of the centre
 included). Neither the expansion gradients nor any array of their size is ever built.
 
 Pairs go through the products in padded batches of centres with similar numbers of
