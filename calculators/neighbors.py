@@ -12,10 +12,15 @@ Algorithm (O(N) in the number of atoms, no N × N matrix):
 2. Atoms are wrapped into the cell along periodic directions and sorted into bins whose
    thickness (distance between bin faces) is at least half the cutoff, or the whole cell
    when it is thinner than that.
-3. Two atoms closer than the cutoff differ by at most ``s_k = ceil(cutoff / thickness_k)``
-   bins along each direction ``k``: a stencil of bin offsets (including periodic images)
-   is expanded for every atom at once with ``repeat_interleave`` and the candidates are
-   filtered by distance.
+3. Along periodic directions the grid of bins is padded by ``s_k = ceil(cutoff /
+   thickness_k)`` bins on each side, filled with periodic images of the atoms ("ghosts"):
+   an image ``S`` of an atom in bin ``b`` sits in bin ``b + S n``, so the stencil of bin
+   offsets needs no wrapping and one linear offset per stencil entry finds every
+   candidate, periodic or not.
+4. Two atoms closer than the cutoff differ by at most ``s_k`` bins along each direction:
+   half of the stencil (offsets lexicographically ≥ 0) is expanded for every atom at once
+   with ``repeat_interleave``, the candidates are filtered by distance, and each pair
+   found ``(i, j, S)`` is also reported as ``(j, i, -S)``.
 
 The search runs on detached float64 copies, so the set of pairs does not depend on the
 requested dtype; the returned vectors are recomputed from the original ``positions`` and
@@ -258,50 +263,68 @@ def compute_pairs(
                 reach = min(reach, n_bins[k] - 1)
             search.append(max(reach, 0))
 
+        # bins are 1/n of the binning cell along each direction, padded by `search` bins
+        # on both sides; along periodic directions the padding holds periodic images of
+        # the atoms ("ghosts"), so that the stencil needs no wrapping and an image of an
+        # atom in bin b sits exactly in bin b + S·n
         n_bins_t = torch.tensor(n_bins, dtype=torch.int64, device=device)
+        search_t = torch.tensor(search, dtype=torch.int64, device=device)
+        padded = [n_bins[k] + 2 * search[k] for k in range(3)]
         width_t = torch.tensor(bin_width, dtype=work_dtype, device=device)
         atom_bin3 = torch.floor(fractional / width_t).to(torch.int64)
         atom_bin3 = torch.minimum(torch.clamp(atom_bin3, min=0), n_bins_t - 1)
-        atom_bin = (atom_bin3[:, 0] * n_bins[1] + atom_bin3[:, 1]) * n_bins[2] + atom_bin3[
-            :, 2
-        ]
-        total_bins = n_bins[0] * n_bins[1] * n_bins[2]
-        atoms_by_bin = torch.argsort(atom_bin, stable=True)
-        bin_count = torch.bincount(atom_bin, minlength=total_bins)
-        bin_start = torch.cumsum(bin_count, 0) - bin_count
+        wrapped_positions = fractional @ binning  # positions inside the binning cell
 
-        offsets = torch.tensor(
-            list(
-                itertools.product(
-                    range(-search[0], search[0] + 1),
-                    range(-search[1], search[1] + 1),
-                    range(-search[2], search[2] + 1),
-                )
-            ),
+        image_range = [
+            range(-((search[k] + n_bins[k] - 1) // n_bins[k]),
+                  (search[k] + n_bins[k] - 1) // n_bins[k] + 1)
+            if periodic[k] else range(1)
+            for k in range(3)
+        ]
+        images = torch.tensor(
+            [s for s in itertools.product(*image_range) if any(s)],
             dtype=torch.int64,
             device=device,
+        ).reshape(-1, 3)
+        ghost_bin3 = atom_bin3[None, :, :] + (images * n_bins_t)[:, None, :]
+        inside = ((ghost_bin3 >= -search_t) & (ghost_bin3 < n_bins_t + search_t)).all(dim=2)
+        ghost_image, ghost_atom = torch.nonzero(inside, as_tuple=True)
+        image_shifts = images.to(work_dtype) @ binning
+        all_atoms = torch.arange(n_atoms, device=device)
+        extended_atom = torch.cat([all_atoms, ghost_atom])
+        extended_image = torch.cat([torch.zeros_like(atom_bin3), images[ghost_image]])
+        # (r_j - r_i) + shift, in this order: with the shift added first, an image at
+        # exactly the cutoff could round to just inside it
+        extended_positions = wrapped_positions.index_select(0, extended_atom)
+        extended_shifts = torch.cat(
+            [torch.zeros_like(wrapped_positions), image_shifts[ghost_image]]
         )
-        wrapped_positions = fractional @ binning  # positions inside the binning cell
-        max_count = int(bin_count.max())
-        chunk = max(1, _MAX_CANDIDATES_PER_CHUNK // max(1, offsets.shape[0] * max_count))
+        extended_bin3 = torch.cat([atom_bin3, ghost_bin3[ghost_image, ghost_atom]]) + search_t
+        extended_bin = (
+            extended_bin3[:, 0] * padded[1] + extended_bin3[:, 1]
+        ) * padded[2] + extended_bin3[:, 2]
+        atom_bin = extended_bin[:n_atoms]
+        extended_by_bin = torch.argsort(extended_bin, stable=True)
+        bin_count = torch.bincount(extended_bin, minlength=padded[0] * padded[1] * padded[2])
+        bin_start = torch.cumsum(bin_count, 0) - bin_count
 
-        all_first, all_second, all_images = [], [], []
-        cutoff_sq = cutoff * cutoff
+        # half of the stencil: the zero offset first, then the offsets lexicographically
+        # after it; the other half gives the same pairs in the opposite direction
+        offsets = [
+            (dx * padded[1] + dy) * padded[2] + dz
+            for dx, dy, dz in itertools.product(*[range(-s, s + 1) for s in search])
+            if (dx, dy, dz) >= (0, 0, 0)
+        ]
+        offsets = torch.tensor(offsets, dtype=torch.int64, device=device)
         n_offsets = offsets.shape[0]
+        max_count = int(bin_count.max())
+        chunk = max(1, _MAX_CANDIDATES_PER_CHUNK // max(1, n_offsets * max_count))
+
+        all_first, all_second = [], []
+        cutoff_sq = cutoff * cutoff
         for start in range(0, n_atoms, chunk):
             stop = min(start + chunk, n_atoms)
-            # (atom, stencil offset) entries; index_select is much faster than
-            # advanced indexing for these gathers
-            target = (atom_bin3[start:stop, None, :] + offsets[None, :, :]).reshape(-1, 3)
-            images = torch.div(target, n_bins_t, rounding_mode="floor")
-            images = torch.where(periodic_mask, images, torch.zeros_like(images))
-            target = target - images * n_bins_t
-            valid = ((target >= 0) & (target < n_bins_t)).all(dim=1)
-            entries = torch.nonzero(valid).flatten()
-            pair_first = torch.div(entries, n_offsets, rounding_mode="floor") + start
-            images = images.index_select(0, entries)
-            target = target.index_select(0, entries)
-            target_bin = (target[:, 0] * n_bins[1] + target[:, 1]) * n_bins[2] + target[:, 2]
+            target_bin = (atom_bin[start:stop, None] + offsets[None, :]).reshape(-1)
             counts = bin_count.index_select(0, target_bin)
             n_candidates = int(counts.sum())
             if n_candidates == 0:
@@ -311,30 +334,27 @@ def compute_pairs(
             )
             owner_start = torch.cumsum(counts, 0) - counts
             rank = torch.arange(n_candidates, device=device) - owner_start.index_select(0, owner)
-            second = atoms_by_bin.index_select(
+            second = extended_by_bin.index_select(
                 0, bin_start.index_select(0, target_bin).index_select(0, owner) + rank
             )
-            first_c = pair_first.index_select(0, owner)
-            shift = images.to(work_dtype) @ binning
-            vectors = (
-                wrapped_positions.index_select(0, second)
-                - wrapped_positions.index_select(0, first_c)
-                + shift.index_select(0, owner)
+            first = torch.div(owner, n_offsets, rounding_mode="floor") + start
+            vectors = extended_positions.index_select(0, second) - wrapped_positions.index_select(
+                0, first
             )
+            vectors += extended_shifts.index_select(0, second)
             # a reduction over a length-3 axis is slow in torch; sum the columns instead
             squares = vectors * vectors
             distance_sq = squares[:, 0] + squares[:, 1] + squares[:, 2]
-            zero_image = (images == 0).all(dim=1).index_select(0, owner)
-            keep = (distance_sq < cutoff_sq) & ~((first_c == second) & zero_image)
+            # inside the own bin (offset 0: only atoms, no ghosts) keep each pair once
+            keep = (distance_sq < cutoff_sq) & ((owner % n_offsets != 0) | (second > first))
             kept = torch.nonzero(keep).flatten()
-            all_first.append(first_c.index_select(0, kept))
+            all_first.append(first.index_select(0, kept))
             all_second.append(second.index_select(0, kept))
-            all_images.append(images.index_select(0, owner.index_select(0, kept)))
             kept_distance_sq = distance_sq.index_select(0, kept)
             overlapping = kept_distance_sq < _OVERLAP_DISTANCE**2
             if bool(overlapping.any()):
                 where = int(kept[torch.nonzero(overlapping)[0, 0]])
-                i, j = int(first_c[where]), int(second[where])
+                i, j = int(first[where]), int(extended_atom[second[where]])
                 prefix = "" if system_index is None else f"system {system_index}: "
                 raise ValueError(
                     f"{prefix}atoms {i} and {j} overlap (distance "
@@ -344,10 +364,18 @@ def compute_pairs(
 
         if not all_first:
             return empty, empty.clone(), torch.zeros((0, 3), dtype=torch.int64, device=device)
-        first_atom = torch.cat(all_first)
-        second_atom = torch.cat(all_second)
-        images = torch.cat(all_images)
-        cell_shifts = images - wrap[second_atom] + wrap[first_atom]
+        half_first = torch.cat(all_first)
+        extended_second = torch.cat(all_second)
+        half_second = extended_atom.index_select(0, extended_second)
+        half_shifts = (
+            extended_image.index_select(0, extended_second)
+            - wrap.index_select(0, half_second)
+            + wrap.index_select(0, half_first)
+        )
+        # every pair (i, j, S) of the half stencil is also (j, i, -S)
+        first_atom = torch.cat([half_first, half_second])
+        second_atom = torch.cat([half_second, half_first])
+        cell_shifts = torch.cat([half_shifts, -half_shifts])
 
         if not full_list:
             s0, s1, s2 = cell_shifts.unbind(dim=1)

@@ -52,7 +52,7 @@ from blocktensor.o3 import spherical_harmonics
 from ._gradients import XYZ, cell_deformation_gradient, check_gradients
 from .cutoff import scaling_from_hypers, smoothing_from_hypers
 from .neighbors import PAIR_SAMPLE_NAMES, batched_neighbor_list
-from ._buffers import zeros
+from ._buffers import Workspace, zeros
 from .hypers import as_hypers_dict
 from ._selection import with_selections
 from .radial import RadialIntegral
@@ -699,6 +699,10 @@ class SphericalExpansion(_ExpansionBase):
             slots = int(ordered_counts[first])
             halved = int(np.searchsorted(negative_counts, -(slots // 2), side="left"))
             boundaries.append(max(first + 1, min(first + slots_per_chunk // slots, halved)))
+        differentiable = torch.is_grad_enabled() and (
+            vectors.requires_grad or (pair_weights is not None and pair_weights.requires_grad)
+        )
+        workspace = None if differentiable else Workspace(dtype, device)
         l_of_column = torch.tensor(
             [l for l in range(max_l + 1) for _ in range(2 * l + 1)],  # noqa: E741
             dtype=torch.int64,
@@ -744,10 +748,18 @@ class SphericalExpansion(_ExpansionBase):
             if want_positions:
                 spread = radial.index_select(1, l_of_column)
                 spread_derivative = radial_derivative.index_select(1, l_of_column)
-                pair_gradient = torch.mul(
-                    harmonics_gradients.contiguous()[..., None], spread[:, None]
-                )
-                pair_gradient.addcmul_(unit_harmonics[..., None], spread_derivative[:, None])
+                # one buffer for all chunks: a fresh array per chunk pays its page
+                # faults again (tens of MB each)
+                if workspace is None:  # autograd: out= and in-place ops break the graph
+                    pair_gradient = (harmonics_gradients[..., None] * spread[:, None]
+                                     + unit_harmonics[..., None] * spread_derivative[:, None])
+                else:
+                    pair_gradient = workspace.get("pair_gradient",
+                                                  (end - begin, 3, n_lm, n_max))
+                    torch.mul(harmonics_gradients.contiguous()[..., None], spread[:, None],
+                              out=pair_gradient)
+                    pair_gradient.addcmul_(unit_harmonics[..., None],
+                                           spread_derivative[:, None])
                 positions_gradient.index_add_(0, neighbor_rows[begin:end], pair_gradient)
 
             # sums over the row's pairs of factor × gradient, factors (r_x, r_y, r_z)

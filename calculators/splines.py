@@ -22,6 +22,9 @@ import torch
 __all__ = ["CubicHermiteSpline"]
 
 _DERIVATIVE_PROBE = 0.5 - 0.5 / np.sqrt(3.0)
+# points of one block of :meth:`CubicHermiteSpline._evaluate_in_blocks` hold this many
+# gathered coefficients (3.5 MiB in float64: cache-sized; measured best on 2 cores)
+_BLOCK_ELEMENTS = 458_752
 
 
 def _hermite_numpy(x, start, step, values, derivatives):
@@ -150,13 +153,45 @@ class CubicHermiteSpline(torch.nn.Module):
             torch.floor(position.detach()).to(torch.int64), 0, self.n_points - 2
         )
         t = (position - interval.to(x.dtype))[:, None]
-        c = coefficients.index_select(0, interval).view(-1, 4, self.n_functions)
-        c0, c1, c2, c3 = c.unbind(dim=1)
-        # Horner's scheme with fused multiply-adds
-        values = torch.addcmul(c0, torch.addcmul(c1, torch.addcmul(c2, c3, t), t), t)
-        if not compute_derivatives:
-            return values, None
-        derivatives = torch.addcmul(c1, torch.addcmul(2 * c2, 3 * c3, t), t) / self.step
+        if torch.is_grad_enabled() and x.requires_grad:
+            c = coefficients.index_select(0, interval).view(-1, 4, self.n_functions)
+            c0, c1, c2, c3 = c.unbind(dim=1)
+            # Horner's scheme with fused multiply-adds
+            values = torch.addcmul(c0, torch.addcmul(c1, torch.addcmul(c2, c3, t), t), t)
+            if not compute_derivatives:
+                return values, None
+            derivatives = torch.addcmul(c1, torch.addcmul(2 * c2, 3 * c3, t), t) / self.step
+            return values, derivatives
+        return self._evaluate_in_blocks(coefficients, interval, t, compute_derivatives)
+
+    def _evaluate_in_blocks(self, coefficients, interval, t, compute_derivatives):
+        """The same cubics as :meth:`compute`, without autograd, a block of points at a
+        time: the gathered coefficients (4 per function and point) stay in the cache
+        instead of streaming a ``(points, 4 · n_functions)`` array through memory,
+        which is 2-10x faster for tens of thousands of points."""
+        n_points, n_functions = t.shape[0], self.n_functions
+        block = max(256, _BLOCK_ELEMENTS // (4 * n_functions))
+        values = torch.empty((n_points, n_functions), dtype=t.dtype, device=t.device)
+        derivatives = torch.empty_like(values) if compute_derivatives else None
+        gathered = torch.empty((min(block, n_points), 4 * n_functions), dtype=t.dtype,
+                               device=t.device)
+        partial = torch.empty((min(block, n_points), n_functions), dtype=t.dtype,
+                              device=t.device)
+        for start in range(0, n_points, block):
+            stop = min(start + block, n_points)
+            size = stop - start
+            c = torch.index_select(coefficients, 0, interval[start:stop], out=gathered[:size])
+            c0, c1, c2, c3 = c.view(size, 4, n_functions).unbind(dim=1)
+            t_block, p = t[start:stop], partial[:size]
+            torch.addcmul(c2, c3, t_block, out=p)
+            torch.addcmul(c1, p, t_block, out=p)
+            torch.addcmul(c0, p, t_block, out=values[start:stop])
+            if compute_derivatives:
+                # c1 + 2 c2 t + 3 c3 t² = c1 + 2 t (c2 + 1.5 c3 t)
+                torch.addcmul(c2, c3, t_block, value=1.5, out=p)
+                torch.addcmul(c1, p, t_block, value=2.0, out=derivatives[start:stop])
+        if compute_derivatives:
+            derivatives.mul_(1.0 / self.step)
         return values, derivatives
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
