@@ -210,6 +210,37 @@ def test_spline_derivatives_are_autograd_derivatives():
     assert torch.allclose(values32[1].double(), values[1].detach(), atol=1e-5)
 
 
+@pytest.mark.parametrize("n_points", [7, 100_000])  # one block, and three blocks
+def test_spline_weights_and_blocks_match_the_autograd_path(n_points):
+    """The block-wise evaluation (no autograd) equals the differentiable one, and the
+    ``weights`` give ``w f`` and ``(w f)' = w' f + w f'``, the latter checked by autograd."""
+    spline = CubicHermiteSpline.with_accuracy(
+        lambda x: np.stack([np.sin(2 * x), np.exp(-x) * x, x**2], axis=1),
+        lambda x: np.stack([2 * np.cos(2 * x), np.exp(-x) * (1 - x), 2 * x], axis=1),
+        0.0, 4.0, accuracy=1e-9,
+    )
+    x = torch.tensor(np.random.default_rng(2).uniform(0, 4, n_points), requires_grad=True)
+    weight = torch.cos(x) ** 2
+    (weight_derivative,) = torch.autograd.grad(weight.sum(), x, retain_graph=True)
+
+    values, derivatives = spline.compute(x, weights=(weight, weight_derivative))
+    for column in range(3):
+        (grad,) = torch.autograd.grad(values[:, column].sum(), x, retain_graph=True)
+        assert torch.allclose(grad, derivatives[:, column], atol=1e-12, rtol=0)
+
+    with torch.no_grad():
+        plain_values, plain_derivatives = spline.compute(x.detach())
+        block_values, block_derivatives = spline.compute(
+            x.detach(), weights=(weight.detach(), weight_derivative)
+        )
+        only_values, none = spline.compute(x.detach(), compute_derivatives=False)
+    assert none is None
+    assert torch.allclose(only_values, plain_values, atol=1e-15, rtol=0)
+    assert torch.allclose(block_values, values.detach(), atol=1e-14, rtol=0)
+    assert torch.allclose(block_derivatives, derivatives.detach(), atol=1e-12, rtol=0)
+    assert torch.allclose(block_values, weight.detach()[:, None] * plain_values, atol=1e-14)
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.floats(0.05, 2.0), st.floats(0.0, 1.0))
 def test_generic_spline_accuracy(frequency, shift):
