@@ -67,6 +67,8 @@ _KNOWN_GRADIENTS = ("positions", "strain", "cell")
 _Y00 = 1.0 / math.sqrt(4.0 * math.pi)
 # elements of the padded per-chunk temporaries of SphericalExpansion (~32 MB in float64)
 _PADDED_CHUNK_ELEMENTS = 1 << 22
+# per-pair positions gradients computed at once: 2.4 MiB in float64, cache-sized
+_PAIR_GRADIENT_ELEMENTS = 1 << 18
 
 
 # ---------------------------------------------------------------------------------------
@@ -684,6 +686,13 @@ class SphericalExpansion(_ExpansionBase):
         if want_positions:
             neighbor_rows = torch.from_numpy(gradient_rows[0][order]).to(device)
             self_rows = torch.from_numpy(gradient_rows[1][row_order]).to(device)
+            # unless several images of a neighbour (or of the centre) share a row, every
+            # row is written once: copied rather than added (index_add_ costs more)
+            rows_written_once = bool(
+                np.bincount(np.concatenate(gradient_rows), minlength=n_gradient_rows).max()
+                <= 1
+            )
+            pair_block = max(1, _PAIR_GRADIENT_ELEMENTS // (3 * n_lm * n_max))
         # padded elements per slot: harmonics, and the angular parts of the gradients
         slot_size = n_lm * (2 * 3 + 1 if need_gradients else 1)
         if want_positions:
@@ -745,22 +754,37 @@ class SphericalExpansion(_ExpansionBase):
             # ∂(R_l(r) Y_lm(r̂))/∂r_a = R_l ∂_a Y_lm + R'_l u_a Y_lm
             unit = chunk_vectors / distances[:, None]
             unit_harmonics = unit[:, :, None] * harmonics[:, None, :]
-            if want_positions:
+            if want_positions and workspace is None:
+                # autograd: out= and in-place ops would break the graph
                 spread = radial.index_select(1, l_of_column)
                 spread_derivative = radial_derivative.index_select(1, l_of_column)
-                # one buffer for all chunks: a fresh array per chunk pays its page
-                # faults again (tens of MB each)
-                if workspace is None:  # autograd: out= and in-place ops break the graph
-                    pair_gradient = (harmonics_gradients[..., None] * spread[:, None]
-                                     + unit_harmonics[..., None] * spread_derivative[:, None])
-                else:
-                    pair_gradient = workspace.get("pair_gradient",
-                                                  (end - begin, 3, n_lm, n_max))
-                    torch.mul(harmonics_gradients.contiguous()[..., None], spread[:, None],
-                              out=pair_gradient)
-                    pair_gradient.addcmul_(unit_harmonics[..., None],
-                                           spread_derivative[:, None])
+                pair_gradient = (harmonics_gradients[..., None] * spread[:, None]
+                                 + unit_harmonics[..., None] * spread_derivative[:, None])
                 positions_gradient.index_add_(0, neighbor_rows[begin:end], pair_gradient)
+            elif want_positions:
+                # a few hundred pairs at a time: their gradients (3 (l+1)² n each) stay
+                # in the cache between being computed and being copied to their rows
+                # (whole chunks of them streamed through memory three times)
+                harmonics_gradients = harmonics_gradients.contiguous()
+                for first_pair in range(0, end - begin, pair_block):
+                    pairs = slice(first_pair, min(first_pair + pair_block, end - begin))
+                    size = pairs.stop - pairs.start
+                    spread = torch.index_select(
+                        radial[pairs], 1, l_of_column,
+                        out=workspace.get("spread", (size, n_lm, n_max)))
+                    spread_derivative = torch.index_select(
+                        radial_derivative[pairs], 1, l_of_column,
+                        out=workspace.get("spread_derivative", (size, n_lm, n_max)))
+                    pair_gradient = workspace.get("pair_gradient", (size, 3, n_lm, n_max))
+                    torch.mul(harmonics_gradients[pairs, :, :, None], spread[:, None],
+                              out=pair_gradient)
+                    pair_gradient.addcmul_(unit_harmonics[pairs, :, :, None],
+                                           spread_derivative[:, None])
+                    rows = neighbor_rows[begin + pairs.start:begin + pairs.stop]
+                    if rows_written_once:
+                        positions_gradient.index_copy_(0, rows, pair_gradient)
+                    else:
+                        positions_gradient.index_add_(0, rows, pair_gradient)
 
             # sums over the row's pairs of factor × gradient, factors (r_x, r_y, r_z)
             # for the strain and -1 for the centre's own row; the angular parts of R and
@@ -811,11 +835,13 @@ class SphericalExpansion(_ExpansionBase):
                     .permute(0, 3, 2, 1, 4).contiguous(),
                 )
             if want_positions:
-                positions_gradient.index_add_(
-                    0,
-                    self_rows[row_begin:row_end],
-                    sums[:, :, :, -1].transpose(1, 2).contiguous(),
-                )
+                center_rows = sums[:, :, :, -1].transpose(1, 2).contiguous()
+                if rows_written_once:
+                    positions_gradient.index_copy_(0, self_rows[row_begin:row_end],
+                                                   center_rows)
+                else:
+                    positions_gradient.index_add_(0, self_rows[row_begin:row_end],
+                                                  center_rows)
         return values, positions_gradient, strain_gradient, cell_gradient
 
     def _radial(self, distances, max_l, n_max, need_derivatives, weights=None):
