@@ -717,21 +717,39 @@ class SphericalExpansion(_ExpansionBase):
             dtype=torch.int64,
             device=device,
         )
+        # padding pairs: a vector inside the cutoff with a zero density weight, so that
+        # their factors are finite and their radial functions exactly zero
+        padding_vector = torch.tensor([[0.0, 0.0, 0.5 * self.radius]], dtype=dtype,
+                                      device=device)
         for row_begin, row_end in zip(boundaries[:-1], boundaries[1:]):
             begin, end = int(row_start[row_begin]), int(row_start[row_end])
             n_chunk_rows = row_end - row_begin
             slots = int(ordered_counts[row_begin])
+            n_padded = n_chunk_rows * slots
+            padded = n_padded != end - begin
             chunk_rows = rows_t[row_begin:row_end]
-            local_row = torch.from_numpy(sorted_position[begin:end] - row_begin).to(device)
-            local_rank = torch.from_numpy(rank[begin:end]).to(device)
+            # every factor is computed in the padded (rows, slots) layout of the products,
+            # the real pairs at `slot`, rather than computed per pair and copied there
+            slot = torch.from_numpy(
+                (sorted_position[begin:end] - row_begin) * slots + rank[begin:end]
+            ).to(device)
             chunk_vectors = vectors[begin:end]
+            chunk_weights = None if pair_weights is None else pair_weights[begin:end]
+            chunk_shifts = cell_shifts[begin:end] if want_cell else None
+            if padded:
+                chunk_vectors = padding_vector.repeat(n_padded, 1).index_copy(
+                    0, slot, chunk_vectors)
+                chunk_weights = chunk_vectors.new_zeros(n_padded).index_copy(
+                    0, slot,
+                    chunk_vectors.new_ones(end - begin) if chunk_weights is None
+                    else chunk_weights,
+                )
+                if want_cell:
+                    chunk_shifts = chunk_shifts.new_zeros((n_padded, 3)).index_copy(
+                        0, slot, chunk_shifts)
             distances = torch.linalg.vector_norm(chunk_vectors, dim=1)
             radial, radial_derivative = self._radial(
-                distances,
-                max_l,
-                n_max,
-                need_gradients,
-                None if pair_weights is None else pair_weights[begin:end],
+                distances, max_l, n_max, need_gradients, chunk_weights
             )
             if need_gradients:
                 harmonics, harmonics_gradients = spherical_harmonics(
@@ -740,45 +758,65 @@ class SphericalExpansion(_ExpansionBase):
             else:
                 harmonics = spherical_harmonics(chunk_vectors, max_l)
 
-            slot = local_row * slots + local_rank
-            padded_harmonics = _padded(harmonics, slot, n_chunk_rows * slots)
-            padded_harmonics = padded_harmonics.view(n_chunk_rows, slots, n_lm)
-            padded_radial = _padded(radial.reshape(end - begin, -1), slot, n_chunk_rows * slots)
-            padded_radial = padded_radial.view(n_chunk_rows, slots, max_l + 1, n_max)
             chunk_values = torch.empty((n_chunk_rows, n_lm, n_max), dtype=dtype, device=device)
-            _row_products(chunk_values, padded_harmonics, padded_radial, max_l, 1)
+            _row_products(
+                chunk_values,
+                harmonics.view(n_chunk_rows, slots, n_lm),
+                radial.view(n_chunk_rows, slots, max_l + 1, n_max),
+                max_l,
+                1,
+            )
             values.index_copy_(0, chunk_rows, chunk_values)
             if not need_gradients:
                 continue
 
             # ∂(R_l(r) Y_lm(r̂))/∂r_a = R_l ∂_a Y_lm + R'_l u_a Y_lm
+            harmonics_gradients = harmonics_gradients.contiguous()
             unit = chunk_vectors / distances[:, None]
             unit_harmonics = unit[:, :, None] * harmonics[:, None, :]
             if want_positions and workspace is None:
                 # autograd: out= and in-place ops would break the graph
-                spread = radial.index_select(1, l_of_column)
-                spread_derivative = radial_derivative.index_select(1, l_of_column)
-                pair_gradient = (harmonics_gradients[..., None] * spread[:, None]
-                                 + unit_harmonics[..., None] * spread_derivative[:, None])
+                if padded:
+                    real = [x.index_select(0, slot) for x in (
+                        harmonics_gradients, unit_harmonics, radial, radial_derivative)]
+                else:
+                    real = [harmonics_gradients, unit_harmonics, radial, radial_derivative]
+                spread = real[2].index_select(1, l_of_column)
+                spread_derivative = real[3].index_select(1, l_of_column)
+                pair_gradient = (real[0][..., None] * spread[:, None]
+                                 + real[1][..., None] * spread_derivative[:, None])
                 positions_gradient.index_add_(0, neighbor_rows[begin:end], pair_gradient)
             elif want_positions:
                 # a few hundred pairs at a time: their gradients (3 (l+1)² n each) stay
                 # in the cache between being computed and being copied to their rows
                 # (whole chunks of them streamed through memory three times)
-                harmonics_gradients = harmonics_gradients.contiguous()
                 for first_pair in range(0, end - begin, pair_block):
                     pairs = slice(first_pair, min(first_pair + pair_block, end - begin))
                     size = pairs.stop - pairs.start
+                    if padded:
+                        at = slot[pairs]
+                        angular_parts = [
+                            torch.index_select(x, 0, at, out=workspace.get(name, (size, 3, n_lm)))
+                            for name, x in (("gradients", harmonics_gradients),
+                                            ("unit", unit_harmonics))
+                        ]
+                        radial_parts = [
+                            torch.index_select(x, 0, at,
+                                               out=workspace.get(name, (size, max_l + 1, n_max)))
+                            for name, x in (("radial", radial), ("derivative", radial_derivative))
+                        ]
+                    else:
+                        angular_parts = [harmonics_gradients[pairs], unit_harmonics[pairs]]
+                        radial_parts = [radial[pairs], radial_derivative[pairs]]
                     spread = torch.index_select(
-                        radial[pairs], 1, l_of_column,
+                        radial_parts[0], 1, l_of_column,
                         out=workspace.get("spread", (size, n_lm, n_max)))
                     spread_derivative = torch.index_select(
-                        radial_derivative[pairs], 1, l_of_column,
+                        radial_parts[1], 1, l_of_column,
                         out=workspace.get("spread_derivative", (size, n_lm, n_max)))
                     pair_gradient = workspace.get("pair_gradient", (size, 3, n_lm, n_max))
-                    torch.mul(harmonics_gradients[pairs, :, :, None], spread[:, None],
-                              out=pair_gradient)
-                    pair_gradient.addcmul_(unit_harmonics[pairs, :, :, None],
+                    torch.mul(angular_parts[0][..., None], spread[:, None], out=pair_gradient)
+                    pair_gradient.addcmul_(angular_parts[1][..., None],
                                            spread_derivative[:, None])
                     rows = neighbor_rows[begin + pairs.start:begin + pairs.stop]
                     if rows_written_once:
@@ -787,33 +825,35 @@ class SphericalExpansion(_ExpansionBase):
                         positions_gradient.index_add_(0, rows, pair_gradient)
 
             # sums over the row's pairs of factor × gradient, factors (r_x, r_y, r_z)
-            # for the strain and -1 for the centre's own row; the angular parts of R and
-            # R' go in the first and second half of the slots, the factors on the
-            # (smaller) radial side
+            # for the strain, (S_a, S_b, S_c) for the cell and -1 for the centre's own
+            # row; the angular parts of R and R' go in the first and second half of the
+            # slots, the factors on the (smaller) radial side. Padding pairs have zero
+            # radial functions: whatever their factors, they add nothing.
             factors = []
             if want_strain:
                 factors.append(chunk_vectors)
             if want_cell:
-                factors.append(cell_shifts[begin:end])
+                factors.append(chunk_shifts)
             if want_positions:
                 factors.append(torch.full_like(distances, -1.0)[:, None])
-            factors = torch.cat(factors, dim=1).repeat(2, 1)
+            factors = torch.cat(factors, dim=1)
             n_factors = factors.shape[1]
-            gradient_slot = local_row * (2 * slots) + local_rank
-            gradient_slot = torch.cat([gradient_slot, gradient_slot + slots])
-            angular = torch.stack([harmonics_gradients, unit_harmonics]).transpose(2, 3)
-            padded_angular = _padded(
-                angular.reshape(2 * (end - begin), n_lm * 3),
-                gradient_slot,
-                n_chunk_rows * 2 * slots,
-            ).view(n_chunk_rows, 2 * slots, n_lm * 3)
-            weighted_radial = (
-                torch.cat([radial, radial_derivative])[:, :, None, :] * factors[:, None, :, None]
+            padded_angular = (
+                torch.stack(
+                    [harmonics_gradients.view(n_chunk_rows, slots, 3, n_lm),
+                     unit_harmonics.view(n_chunk_rows, slots, 3, n_lm)],
+                    dim=1,
+                )
+                .transpose(3, 4)
+                .reshape(n_chunk_rows, 2 * slots, n_lm * 3)
             )
-            padded_weighted_radial = _padded(
-                weighted_radial.reshape(2 * (end - begin), -1),
-                gradient_slot,
-                n_chunk_rows * 2 * slots,
+            padded_weighted_radial = (
+                torch.stack(
+                    [radial.view(n_chunk_rows, slots, max_l + 1, 1, n_max),
+                     radial_derivative.view(n_chunk_rows, slots, max_l + 1, 1, n_max)],
+                    dim=1,
+                )
+                * factors.view(n_chunk_rows, 1, slots, 1, n_factors, 1)
             ).view(n_chunk_rows, 2 * slots, max_l + 1, n_factors * n_max)
             sums = torch.empty(
                 (n_chunk_rows, n_lm, 3, n_factors, n_max), dtype=dtype, device=device
@@ -961,12 +1001,6 @@ class _ExpansionPairs:
         angular = torch.cat([harmonics[:, None, :], harmonics_gradients], dim=1)
         unit = vectors / distances[:, None]
         return angular, unit, radial, radial_derivative
-
-
-def _padded(rows, slot, n_slots):
-    """``rows`` (n, ...) placed at ``slot`` of a zero array (n_slots, ...)."""
-    result = rows.new_zeros((n_slots,) + tuple(rows.shape[1:]))
-    return result.index_copy_(0, slot, rows)
 
 
 def _row_products(output, left, right, max_l, width):
