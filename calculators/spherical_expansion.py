@@ -637,9 +637,11 @@ class SphericalExpansion(_ExpansionBase):
         ``n_max`` is the largest radial size (smaller ``l`` channels are zero-padded).
 
         Sums over the neighbours of a row are batched matrix products: the pairs are
-        sorted by row and laid out in a zero-padded ``(rows, slots, ...)`` array, so that
-        ``Σ_j Y_lm(j) R_ln(j)`` is ``Y_lᵀ R_l`` per row — a BLAS call per ``l`` instead of
-        materialising ``(pairs, lm, n)`` products and scattering them. The same product
+        sorted by row and laid out as a padded ``(rows, slots)`` array (padding pairs
+        have a zero density weight, hence zero radial functions) in which every factor is
+        computed, so that ``Σ_j Y_lm(j) R_ln(j)`` is ``Y_lᵀ R_l`` per row — a BLAS call
+        per ``l`` instead of materialising ``(pairs, lm, n)`` products and scattering
+        them. The same product
         gives the centre's own gradient row ``−Σ_j ∂c/∂r_ij`` and the strain
         ``Σ_j r_ij ⊗ ∂c/∂r_ij``. Only the neighbour rows of the positions gradients, one
         per pair, are written element-wise. Rows are processed in chunks so that the
