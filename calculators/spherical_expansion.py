@@ -789,7 +789,7 @@ class SphericalExpansion(_ExpansionBase):
                                  + real[1][..., None] * spread_derivative[:, None])
                 positions_gradient.index_add_(0, neighbor_rows[begin:end], pair_gradient)
             elif want_positions:
-                # a few hundred pairs at a time: their gradients (3 (l+1)² n each) stay
+                # about a thousand pairs at a time: their gradients (3 (l+1)² n each) stay
                 # in the cache between being computed and being copied to their rows
                 # (whole chunks of them streamed through memory three times)
                 for first_pair in range(0, end - begin, pair_block):
