@@ -985,7 +985,7 @@ class _ExpansionPairs:
         rows = torch.from_numpy(np.where(padding, 0, pairs)).to(device)
         vectors = self.vectors.index_select(0, rows)
         if any_padding:
-            # any vector of non-zero length: the radial factors of padding are zeroed below
+            # any vector of non-zero length: the radial factors of padding are zero (below)
             kept = torch.from_numpy(~padding).to(device)
             vectors = torch.where(kept[:, None], vectors, vectors.new_ones(()))
         distances = torch.linalg.vector_norm(vectors, dim=1)
@@ -993,11 +993,11 @@ class _ExpansionPairs:
         if self.weights is not None:
             second = torch.from_numpy(self.second).to(device).index_select(0, rows)
             weights = self.weights.index_select(0, second)
+        if any_padding:
+            # a zero density weight: the radial factors of padding are exactly zero
+            weights = kept.to(vectors.dtype) if weights is None else weights * kept
         n_max = max(calculator.radial_sizes[: max_l + 1])
         radial, radial_derivative = calculator._radial(distances, max_l, n_max, True, weights)
-        if any_padding:
-            radial = radial * kept[:, None, None]
-            radial_derivative = radial_derivative * kept[:, None, None]
         harmonics, harmonics_gradients = spherical_harmonics(vectors, max_l,
                                                              compute_gradients=True)
         angular = torch.cat([harmonics[:, None, :], harmonics_gradients], dim=1)
