@@ -719,10 +719,7 @@ class SphericalExpansion(_ExpansionBase):
             dtype=torch.int64,
             device=device,
         )
-        # padding pairs: a vector inside the cutoff with a zero density weight, so that
-        # their factors are finite and their radial functions exactly zero
-        padding_vector = torch.tensor([[0.0, 0.0, 0.5 * self.radius]], dtype=dtype,
-                                      device=device)
+        padding_vector = self._padding_vector(dtype, device)
         for row_begin, row_end in zip(boundaries[:-1], boundaries[1:]):
             begin, end = int(row_start[row_begin]), int(row_start[row_end])
             n_chunk_rows = row_end - row_begin
@@ -886,43 +883,33 @@ class SphericalExpansion(_ExpansionBase):
                                                   center_rows)
         return values, positions_gradient, strain_gradient, cell_gradient
 
+    def _padding_vector(self, dtype, device):
+        """The vector of padding pairs, (1, 3): inside the cutoff, so that all their
+        factors are finite; they are given a zero density weight, so that their radial
+        functions are exactly zero."""
+        return torch.tensor([[0.0, 0.0, 0.5 * self.radius]], dtype=dtype, device=device)
+
     def _radial(self, distances, max_l, n_max, need_derivatives, weights=None):
         """``w f_cut s I_nl`` and its distance derivative, (pairs, max_l + 1, n_max)."""
         weight, weight_derivative = self._distance_weights(distances, weights)
-        layout = _radial_layout(self.radial_sizes, max_l, n_max)
-        n_columns = (max_l + 1) * n_max
-        spline = self.radial_integral.spline
-        if layout is None and spline.n_functions == n_columns:
-            # the weights go on inside the spline's evaluation (one pass instead of three)
-            radial, radial_derivative = spline.compute(
-                distances, need_derivatives, weights=(weight, weight_derivative)
-            )
-            radial = radial.view(-1, max_l + 1, n_max)
-            if need_derivatives:
-                radial_derivative = radial_derivative.view(-1, max_l + 1, n_max)
-            return radial, radial_derivative
-
-        integrals, integral_derivatives = spline.compute(distances, need_derivatives)
-        if layout is None:
-            integrals = integrals[:, :n_columns]
-            if need_derivatives:
-                integral_derivatives = integral_derivatives[:, :n_columns]
-        else:
-            padding = integrals.new_zeros((integrals.shape[0], 1))
-            integrals = torch.cat([integrals, padding], dim=1)[:, layout.to(distances.device)]
-            if need_derivatives:
-                integral_derivatives = torch.cat([integral_derivatives, padding], dim=1)[
-                    :, layout.to(distances.device)
-                ]
-        integrals = integrals.reshape(-1, max_l + 1, n_max)
-        radial = weight[:, None, None] * integrals
-        if not need_derivatives:
-            return radial, None
-        integral_derivatives = integral_derivatives.reshape(-1, max_l + 1, n_max)
-        radial_derivative = (
-            weight_derivative[:, None, None] * integrals
-            + weight[:, None, None] * integral_derivatives
+        # the weights (one per pair) go on inside the spline's evaluation, in the same
+        # pass; choosing and ordering columns afterwards commutes with them
+        radial, radial_derivative = self.radial_integral.spline.compute(
+            distances, need_derivatives, weights=(weight, weight_derivative)
         )
+        layout = _radial_layout(self.radial_sizes, max_l, n_max)
+        columns = (max_l + 1) * n_max
+        if layout is None:
+            radial = radial[:, :columns].reshape(-1, max_l + 1, n_max)
+            if need_derivatives:
+                radial_derivative = radial_derivative[:, :columns].reshape(-1, max_l + 1, n_max)
+            return radial, radial_derivative
+        layout = layout.to(distances.device)
+        padding = radial.new_zeros((radial.shape[0], 1))
+        radial = torch.cat([radial, padding], dim=1)[:, layout].reshape(-1, max_l + 1, n_max)
+        if need_derivatives:
+            radial_derivative = torch.cat([radial_derivative, padding], dim=1)[:, layout]
+            radial_derivative = radial_derivative.reshape(-1, max_l + 1, n_max)
         return radial, radial_derivative
 
 
@@ -985,9 +972,10 @@ class _ExpansionPairs:
         rows = torch.from_numpy(np.where(padding, 0, pairs)).to(device)
         vectors = self.vectors.index_select(0, rows)
         if any_padding:
-            # any vector of non-zero length: the radial factors of padding are zero (below)
+            # the expansion's padding pair (finite factors); its zero weight is set below
             kept = torch.from_numpy(~padding).to(device)
-            vectors = torch.where(kept[:, None], vectors, vectors.new_ones(()))
+            vectors = torch.where(kept[:, None], vectors,
+                                  calculator._padding_vector(vectors.dtype, device))
         distances = torch.linalg.vector_norm(vectors, dim=1)
         weights = None
         if self.weights is not None:
