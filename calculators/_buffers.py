@@ -127,3 +127,25 @@ def scratch(workspace: Optional[Workspace], name: str, shape, like: torch.Tensor
     if workspace is None:
         return torch.empty(shape, dtype=like.dtype, device=like.device)
     return workspace.get(name, shape)
+
+
+def gathered(values: torch.Tensor, rows: torch.Tensor, workspace: Optional[Workspace],
+             name: str, dim: int = 0) -> torch.Tensor:
+    """``values.index_select(dim, rows)``, into the workspace buffer ``name`` when there
+    is one (``None`` under autograd: ``out=`` arguments do not take part in it)."""
+    if workspace is None:
+        return values.index_select(dim, rows)
+    shape = list(values.shape)
+    shape[dim] = rows.shape[0]
+    return torch.index_select(values, dim, rows, out=workspace.get(name, shape))
+
+
+def sum_of_products(target: torch.Tensor, products, differentiable: bool):
+    """``target = Σ_k left_k · right_k`` (broadcast), in place when autograd allows."""
+    if differentiable:  # out= arguments and in-place products do not take part in autograd
+        target.copy_(sum(left * right for left, right in products))
+        return
+    (left, right), *others = products
+    torch.mul(left, right, out=target)
+    for left, right in others:
+        target.addcmul_(left, right)

@@ -41,7 +41,7 @@ import torch
 
 from blocktensor import Labels, TensorBlock
 
-from ._buffers import Workspace, empty, padded_chunks, scratch, zeros
+from ._buffers import Workspace, empty, padded_chunks, scratch, sum_of_products, zeros
 from ._gradients import XYZ, cell_deformation_gradient
 
 # padded pairs handled at once: the temporaries of all l stay in cache
@@ -245,7 +245,7 @@ def gradients_from_pairs(
                 else:
                     outer_products = as_rows
                 target = output[:, :, begin:end].view(n_padded, 3, len(channels), n_c, n_c)
-                _sum_of_products(target, outer_products, differentiable)
+                sum_of_products(target, outer_products, differentiable)
 
             rows_of_chunk = output.view(n_chunk, width, 3 * n_properties)
             if want_cell_terms:
@@ -298,13 +298,3 @@ def gradients_from_pairs(
                                                              properties)
     return gradients
 
-
-def _sum_of_products(target: torch.Tensor, products, differentiable: bool):
-    """``target = Σ_k left_k · right_k`` (broadcast), in place when autograd allows."""
-    if differentiable:  # out= arguments and in-place products do not take part in autograd
-        target.copy_(sum(left * right for left, right in products))
-        return
-    (left, right), *others = products
-    torch.mul(left, right, out=target)
-    for left, right in others:
-        target.addcmul_(left, right)

@@ -38,7 +38,7 @@ import torch
 from blocktensor import Labels, TensorBlock, TensorMap
 from blocktensor.labels import unique_rows
 
-from ._buffers import Workspace, padded_chunks, scratch, zeros
+from ._buffers import Workspace, gathered, padded_chunks, scratch, zeros
 from ._gradients import check_gradients
 from .hypers import as_hypers_dict
 from ._selection import with_selections
@@ -453,7 +453,7 @@ def _power_spectrum_gradient(
             elif accumulate:
                 # the second term adds to rows the first one may have set: gather them,
                 # add, and copy back (index_add_ along rows is a serial loop on CPU)
-                output = _gathered(values, to_device(destination), workspace, "output")
+                output = gathered(values, to_device(destination), workspace, "output")
             else:
                 output = scratch(workspace, "output",
                                   (n_padded, own_size, len(properties)), values)
@@ -528,14 +528,6 @@ def _gathered_transposed(gradient, rows, workspace):
         transposed = workspace.get("transposed", shape)
         transposed.view(-1, n_radial, n_m).copy_(matrices)
     return transposed
-
-
-def _gathered(values: torch.Tensor, rows: torch.Tensor, workspace, name: str):
-    """``values[rows]``, into the workspace buffer ``name`` when there is one."""
-    if workspace is None:
-        return values.index_select(0, rows)
-    output = workspace.get(name, (rows.shape[0],) + tuple(values.shape[1:]))
-    return torch.index_select(values, 0, rows, out=output)
 
 
 def _take_rows(values: torch.Tensor, rows) -> torch.Tensor:

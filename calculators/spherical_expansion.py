@@ -52,7 +52,7 @@ from blocktensor.o3 import spherical_harmonics
 from ._gradients import XYZ, cell_deformation_gradient, check_gradients
 from .cutoff import scaling_from_hypers, smoothing_from_hypers
 from .neighbors import PAIR_SAMPLE_NAMES, batched_neighbor_list
-from ._buffers import Workspace, zeros
+from ._buffers import Workspace, gathered, scratch, sum_of_products, zeros
 from .hypers import as_hypers_dict
 from ._selection import with_selections
 from .radial import RadialIntegral
@@ -773,50 +773,30 @@ class SphericalExpansion(_ExpansionBase):
             harmonics_gradients = harmonics_gradients.contiguous()
             unit = chunk_vectors / distances[:, None]
             unit_harmonics = unit[:, :, None] * harmonics[:, None, :]
-            if want_positions and workspace is None:
-                # autograd: out= and in-place ops would break the graph
-                if padded:
-                    real = [x.index_select(0, slot) for x in (
-                        harmonics_gradients, unit_harmonics, radial, radial_derivative)]
-                else:
-                    real = [harmonics_gradients, unit_harmonics, radial, radial_derivative]
-                spread = real[2].index_select(1, l_of_column)
-                spread_derivative = real[3].index_select(1, l_of_column)
-                pair_gradient = (real[0][..., None] * spread[:, None]
-                                 + real[1][..., None] * spread_derivative[:, None])
-                positions_gradient.index_add_(0, neighbor_rows[begin:end], pair_gradient)
-            elif want_positions:
-                # about a thousand pairs at a time: their gradients (3 (l+1)² n each) stay
-                # in the cache between being computed and being copied to their rows
-                # (whole chunks of them streamed through memory three times)
-                for first_pair in range(0, end - begin, pair_block):
-                    pairs = slice(first_pair, min(first_pair + pair_block, end - begin))
+            if want_positions:
+                # about a thousand pairs at a time (the whole chunk under autograd, where
+                # nothing is reused): their gradients (3 (l+1)² n each) stay in the cache
+                # between being computed and being copied to their rows
+                block = pair_block if workspace is not None else end - begin
+                for first_pair in range(0, end - begin, block):
+                    pairs = slice(first_pair, min(first_pair + block, end - begin))
                     size = pairs.stop - pairs.start
+                    parts = [harmonics_gradients, unit_harmonics, radial, radial_derivative]
                     if padded:
-                        at = slot[pairs]
-                        angular_parts = [
-                            torch.index_select(x, 0, at, out=workspace.get(name, (size, 3, n_lm)))
-                            for name, x in (("gradients", harmonics_gradients),
-                                            ("unit", unit_harmonics))
-                        ]
-                        radial_parts = [
-                            torch.index_select(x, 0, at,
-                                               out=workspace.get(name, (size, max_l + 1, n_max)))
-                            for name, x in (("radial", radial), ("derivative", radial_derivative))
-                        ]
+                        parts = [gathered(x, slot[pairs], workspace, name) for name, x in
+                                 zip(("gradients", "unit", "radial", "derivative"), parts)]
                     else:
-                        angular_parts = [harmonics_gradients[pairs], unit_harmonics[pairs]]
-                        radial_parts = [radial[pairs], radial_derivative[pairs]]
-                    spread = torch.index_select(
-                        radial_parts[0], 1, l_of_column,
-                        out=workspace.get("spread", (size, n_lm, n_max)))
-                    spread_derivative = torch.index_select(
-                        radial_parts[1], 1, l_of_column,
-                        out=workspace.get("spread_derivative", (size, n_lm, n_max)))
-                    pair_gradient = workspace.get("pair_gradient", (size, 3, n_lm, n_max))
-                    torch.mul(angular_parts[0][..., None], spread[:, None], out=pair_gradient)
-                    pair_gradient.addcmul_(angular_parts[1][..., None],
-                                           spread_derivative[:, None])
+                        parts = [x[pairs] for x in parts]
+                    spread, spread_derivative = (
+                        gathered(x, l_of_column, workspace, name, dim=1)
+                        for name, x in (("spread", parts[2]), ("spread_derivative", parts[3]))
+                    )
+                    pair_gradient = scratch(workspace, "pair_gradient",
+                                            (size, 3, n_lm, n_max), vectors)
+                    sum_of_products(pair_gradient,
+                                    [(parts[0][..., None], spread[:, None]),
+                                     (parts[1][..., None], spread_derivative[:, None])],
+                                    differentiable)
                     rows = neighbor_rows[begin + pairs.start:begin + pairs.stop]
                     if rows_written_once:
                         positions_gradient.index_copy_(0, rows, pair_gradient)
