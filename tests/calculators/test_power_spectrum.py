@@ -54,8 +54,7 @@ def as_numpy(values):
 
 def assert_same(mine, expected, rtol, gradient_rtol=None):
     """Same metadata (including order), values within ``rtol`` of the largest reference
-    value of each block (featomic's own splines limit the agreement to about 1e-8 on the
-    values), gradients within ``gradient_rtol``."""
+    value of each block, gradients within ``gradient_rtol``."""
     gradient_rtol = rtol if gradient_rtol is None else gradient_rtol
     assert mine.keys == expected.keys
     for (key, block), (_, ref) in zip(mine.items(), expected.items()):
@@ -262,18 +261,18 @@ def radial_calculator():
                               basis={"radial": HYPERS["basis"]["radial"]})
 
 
-# The spherical expansion agrees with featomic to ~1e-8 on values and ~1e-6 on gradients
-# (featomic's splined radial integrals); the power spectrum inherits that.
+# The references use featomic's exact radial integrals (no spline): what is left is the
+# error of our spline.
 @pytest.mark.parametrize("name", NAMES)
 def test_power_spectrum_matches_featomic(calculator, name):
     spectrum = calculator.compute(structure(name), gradients=gradients_for(name))
-    assert_same(spectrum, reference(name, "power_spectrum"), rtol=1e-6, gradient_rtol=1e-5)
+    assert_same(spectrum, reference(name, "power_spectrum"), rtol=1e-8, gradient_rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_radial_spectrum_matches_featomic(radial_calculator, name):
     spectrum = radial_calculator.compute(structure(name), gradients=gradients_for(name))
-    assert_same(spectrum, reference(name, "radial_spectrum"), rtol=1e-6, gradient_rtol=1e-5)
+    assert_same(spectrum, reference(name, "radial_spectrum"), rtol=1e-8, gradient_rtol=1e-6)
 
 
 def _displaced(atoms, atom, xyz, step):
