@@ -253,6 +253,8 @@ def _power_spectrum(expansion, selected_keys, pairs=None, gradients=None):
         for neighbor_type in {first_type, second_type}:
             uses[(center_type, neighbor_type)] = uses.get((center_type, neighbor_type), 0) + 1
 
+    if pairs is not None:
+        pairs.share_factors([group for group, count in uses.items() if count > 1])
     output_keys = []
     output_blocks = []
     for index, (center_type, first_type, second_type) in enumerate(candidates):
