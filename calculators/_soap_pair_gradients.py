@@ -34,7 +34,7 @@ and land on a scratch row of the output.
 
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -50,48 +50,50 @@ _PAIRS_PER_CHUNK = 1024
 
 def gradients_from_pairs(
     pairs,
-    samples: Labels,
-    types: tuple,
+    blocks: Sequence[Tuple[Labels, Dict[int, torch.Tensor], Dict[int, torch.Tensor]]],
+    types: Tuple[int, int],
     shared_types: set,
     angular: list,
     slices: list,
     properties: Labels,
-    coefficients: tuple,
     normalization: Dict[int, float],
     parameters: Sequence[str],
-) -> Dict[str, TensorBlock]:
-    """The ``positions`` and/or ``strain`` gradient blocks of one power-spectrum block.
+) -> List[Dict[str, TensorBlock]]:
+    """The ``positions``, ``strain`` and/or ``cell`` gradient blocks of the
+    power-spectrum blocks with neighbour types ``types``, one per centre type.
+
+    The blocks' centres are disjoint (each atom has one type): their pairs go through
+    the same chunks, as if they were one block, and each block's gradients are a slice
+    of the result.
 
     Parameters
     ----------
     pairs : calculators.spherical_expansion._ExpansionPairs
         The pairs of the expansion the spectrum was built from.
-    samples : Labels
-        ``(system, atom)`` samples of the power-spectrum block.
-    types : (int, int, int)
-        ``(center_type, neighbor_1_type, neighbor_2_type)`` of the block.
+    blocks : list of (Labels, dict, dict)
+        Per block, its ``(system, atom)`` samples and ``{l: c}`` of the two neighbour
+        types on those samples, ``(samples, 2l + 1, n)``.
+    types : (int, int)
+        ``(neighbor_1_type, neighbor_2_type)`` of the blocks.
     shared_types : set
-        Neighbour types whose pairs other blocks use too: their factors are kept by
+        Neighbour types whose pairs other calls use too: their factors are kept by
         ``pairs`` (see ``_ExpansionPairs.factors``) rather than computed per chunk.
     angular, slices : list
-        The ``l`` channels of the block and their ``(begin, end)`` property columns.
+        The ``l`` channels of the blocks and their ``(begin, end)`` property columns.
     properties : Labels
-        The block's properties.
-    coefficients : (dict, dict)
-        ``{l: c}`` of the two neighbour types for the block's samples, ``(samples,
-        2l + 1, n)``.
+        The blocks' properties.
     normalization : dict
-        ``{l: factor}`` of the block (``p = factor Σ_m c¹ c²``).
+        ``{l: factor}`` (``p = factor Σ_m c¹ c²``).
     parameters : list of str
         Any of ``"positions"``, ``"strain"``, ``"cell"``.
 
     Returns
     -------
-    dict
-        ``{parameter: TensorBlock}``. ``positions``: samples ``(sample, system, atom)``
-        for the centre and every neighbour of either type (sorted), component ``xyz``.
-        ``strain``: one ``sample`` row per sample, components ``xyz_2`` (the pair-vector
-        direction) and ``xyz_1``, as featomic. ``cell``: one row per sample,
+    list of dict
+        Per block ``{parameter: TensorBlock}``. ``positions``: samples ``(sample, system,
+        atom)`` for the centre and every neighbour of either type (sorted), component
+        ``xyz``. ``strain``: one ``sample`` row per sample, components ``xyz_2`` (the
+        pair-vector direction) and ``xyz_1``, as featomic. ``cell``: one row per sample,
         ``values[s, a, x] = ∂p/∂cell[a, x]`` with the Cartesian positions fixed,
         components named ``xyz`` then ``abc`` as featomic does.
     """
@@ -100,9 +102,21 @@ def gradients_from_pairs(
     want_cell = "cell" in parameters
     # deformations of the cell: they move the periodic images of the centre too
     want_cell_terms = want_strain or want_cell
-    center_type, first_type, second_type = types
+    first_type, second_type = types
     same_types = first_type == second_type
-    first_coefficients, second_coefficients = coefficients
+    # the blocks one after the other: samples, and coefficients on them
+    sample_ranges = np.cumsum([0] + [len(block[0]) for block in blocks])
+    if len(blocks) == 1:
+        samples, first_coefficients, second_coefficients = blocks[0]
+    else:
+        samples = Labels(blocks[0][0].names,
+                         np.concatenate([block[0].values for block in blocks]),
+                         assume_unique=True)
+        first_coefficients, second_coefficients = (
+            {o3_lambda: torch.cat([block[side][o3_lambda] for block in blocks])
+             for o3_lambda in angular}
+            for side in (1, 2)
+        )
     reference = first_coefficients[angular[0]]
     dtype, device = reference.dtype, reference.device
     n_samples = len(samples)
@@ -198,7 +212,7 @@ def gradients_from_pairs(
             # angular factors [Y; ∂x Y; ∂y Y; ∂z Y] and radial ones (zero for padding)
             angular_factors, unit, radial, radial_derivative = pairs.factors(
                 padded_pairs, max_l,
-                None if term_type not in shared_types else (center_type, term_type),
+                term_type if term_type in shared_types else None,
             )
             output = scratch(workspace, "output", (n_padded, 3, n_properties), reference)
             chunk_rows = torch.from_numpy(chunk_samples).to(device)
@@ -278,23 +292,31 @@ def gradients_from_pairs(
                 else:
                     values.index_add_(0, destination, output)
 
-    gradients = {}
-    for parameter in parameters:
-        if parameter == "positions":
-            # the centre's row is minus the sum of its neighbours' rows (translations)
-            values.index_copy_(0, torch.from_numpy(row_of_center).to(device), sums[:, 0])
-            gradients[parameter] = TensorBlock(
-                values[:n_rows],
-                Labels(["sample", "system", "atom"], metadata.astype(np.int32),
-                       assume_unique=True),
-                [XYZ],
-                properties,
-            )
-        else:
-            # strain[b, a] = Σ_j r_b ∂p/∂r_a: xyz_2 is b, the pair-vector direction;
-            # cell[a, x] = Σ_j S_a ∂p/∂r_x (positions fixed), featomic's (xyz, abc)
-            columns = slice(1, 4) if parameter == "strain" else slice(4, 7)
-            gradients[parameter] = cell_deformation_gradient(parameter, sums[:, columns],
-                                                             properties)
+    if want_positions:
+        # the centre's row is minus the sum of its neighbours' rows (translations)
+        values.index_copy_(0, torch.from_numpy(row_of_center).to(device), sums[:, 0])
+        # rows are sorted by sample: each block's rows follow each other
+        row_ranges = np.searchsorted(metadata[:, 0], sample_ranges)
+    gradients = []
+    for index in range(len(blocks)):
+        first_sample, last_sample = sample_ranges[index], sample_ranges[index + 1]
+        by_parameter = {}
+        for parameter in parameters:
+            if parameter == "positions":
+                first_row, last_row = row_ranges[index], row_ranges[index + 1]
+                block_metadata = metadata[first_row:last_row].astype(np.int32)
+                block_metadata[:, 0] -= first_sample
+                by_parameter[parameter] = TensorBlock(
+                    values[first_row:last_row],
+                    Labels(["sample", "system", "atom"], block_metadata, assume_unique=True),
+                    [XYZ],
+                    properties,
+                )
+            else:
+                # strain[b, a] = Σ_j r_b ∂p/∂r_a: xyz_2 is b, the pair-vector direction;
+                # cell[a, x] = Σ_j S_a ∂p/∂r_x (positions fixed), featomic's (xyz, abc)
+                columns = slice(1, 4) if parameter == "strain" else slice(4, 7)
+                by_parameter[parameter] = cell_deformation_gradient(
+                    parameter, sums[first_sample:last_sample, columns], properties)
+        gradients.append(by_parameter)
     return gradients
-

@@ -247,29 +247,23 @@ def _power_spectrum(expansion, selected_keys, pairs=None, gradients=None):
             )
         return cache[(center_type, neighbor_type)]
 
-    # pairs of a (center_type, neighbor_type) used by several blocks share their factors
-    uses: Dict[Tuple[int, int], int] = {}
-    for center_type, first_type, second_type in candidates:
-        for neighbor_type in {first_type, second_type}:
-            uses[(center_type, neighbor_type)] = uses.get((center_type, neighbor_type), 0) + 1
-
-    if pairs is not None:
-        pairs.share_factors([group for group, count in uses.items() if count > 1])
     output_keys = []
     output_blocks = []
-    for index, (center_type, first_type, second_type) in enumerate(candidates):
+    # what the gradients from the pairs need of each block (see _add_pair_gradients)
+    from_pairs = []
+    for center_type, first_type, second_type in candidates:
         first = blocks_of(center_type, first_type)
         second = blocks_of(center_type, second_type)
-        shared = {t for t in (first_type, second_type) if uses[(center_type, t)] > 1}
-        block = _power_spectrum_block(first, second, (center_type, first_type, second_type),
-                                      gradient_parameters, pairs, shared)
-        if pairs is not None and (index + 1 == len(candidates)
-                                  or candidates[index + 1][0] != center_type):
-            pairs.clear_cache()
-        if block is None:
+        computed = _power_spectrum_block(first, second, (center_type, first_type, second_type),
+                                         gradient_parameters if pairs is None else [])
+        if computed is None:
             continue
+        block, coefficients, angular, slices = computed
         output_keys.append((center_type, first_type, second_type))
         output_blocks.append(block)
+        from_pairs.append((coefficients, angular, slices))
+    if pairs is not None and len(gradient_parameters) != 0:
+        _add_pair_gradients(pairs, output_keys, output_blocks, from_pairs, gradient_parameters)
 
     output_keys = Labels(
         ["center_type", "neighbor_1_type", "neighbor_2_type"],
@@ -290,9 +284,10 @@ def _power_spectrum_block(
     second: _ExpansionBlocks,
     types: Tuple[int, int, int],
     gradient_parameters: Sequence[str],
-    pairs=None,
-    shared_types=(),
-) -> Optional[TensorBlock]:
+) -> Optional[Tuple[TensorBlock, tuple, list, list]]:
+    """The block ``types`` with the ``gradient_parameters`` from the expansion's gradients,
+    its coefficients ``({l: c¹}, {l: c²})`` on its samples, its ``l`` channels and their
+    property columns; ``None`` for a block without samples or channels."""
     same_types = types[1] == types[2]
     samples, in_samples, _ = first.samples.intersection_and_mapping(second.samples)
     if len(samples) == 0:
@@ -340,24 +335,46 @@ def _power_spectrum_block(
 
     block = TensorBlock(values, samples, [], properties)
 
-    from_pairs = {}
-    if pairs is not None:
-        normalization = {o3_lambda: _normalization(o3_lambda, not same_types)
-                         for o3_lambda in angular}
-        from_pairs = gradients_from_pairs(
-            pairs, samples, types, set(shared_types), angular, slices, properties,
-            (first_values, second_values), normalization,
-            [p for p in gradient_parameters if p in _SUPPORTED_GRADIENTS])
     for parameter in gradient_parameters:
-        if parameter in from_pairs:
-            block.add_gradient(parameter, from_pairs[parameter])
-            continue
         gradient = _power_spectrum_gradient(
             parameter, first, second, same_types, angular, slices, properties,
             first_rows, second_rows, first_values, second_values, n_samples,
         )
         block.add_gradient(parameter, gradient)
-    return block
+    return block, (first_values, second_values), angular, slices
+
+
+def _add_pair_gradients(pairs, keys, blocks, from_pairs, parameters):
+    """Add the ``parameters`` gradients of ``blocks`` computed from the expansion's
+    ``pairs`` (:mod:`calculators._soap_pair_gradients`). The blocks with the same
+    neighbour types (and properties) go through it together, whatever their centre
+    type: a few large batches of pairs rather than many small ones."""
+    groups: Dict[tuple, List[int]] = {}
+    for index, ((_, first_type, second_type), block) in enumerate(zip(keys, blocks)):
+        group = (first_type, second_type, block.properties.values.tobytes())
+        groups.setdefault(group, []).append(index)
+    # pairs of a neighbour type that several groups use: their factors are computed once
+    uses: Dict[int, int] = {}
+    for first_type, second_type, _ in groups:
+        for neighbor_type in {first_type, second_type}:
+            uses[neighbor_type] = uses.get(neighbor_type, 0) + 1
+    shared = {t for t, count in uses.items() if count > 1}
+    pairs.share_factors({key[0] for key in keys}, shared)
+    for (first_type, second_type, _), members in groups.items():
+        _, angular, slices = from_pairs[members[0]]
+        normalization = {o3_lambda: _normalization(o3_lambda, first_type != second_type)
+                         for o3_lambda in angular}
+        gradients = gradients_from_pairs(
+            pairs,
+            [(blocks[i].samples, *from_pairs[i][0]) for i in members],
+            (first_type, second_type),
+            shared, angular, slices, blocks[members[0]].properties, normalization,
+            parameters,
+        )
+        for index, by_parameter in zip(members, gradients):
+            for parameter in parameters:
+                blocks[index].add_gradient(parameter, by_parameter[parameter])
+    pairs.clear_cache()
 
 
 def _power_spectrum_gradient(

@@ -915,43 +915,39 @@ class _ExpansionPairs:
         self.total = batch.total
         self.weights = batch.weights
         self._cache = {}
-        self._shared = set()
+        self._shared = ([], [])
 
-    def factors(self, pairs: np.ndarray, max_l: int, group: Optional[tuple] = None):
+    def factors(self, pairs: np.ndarray, max_l: int, neighbor_type: Optional[int] = None):
         """``(angular, unit, radial, radial_derivative)`` of the pairs ``pairs``
         (indices; ``-1`` for padding): ``[Y_lm; ∂Y_lm/∂r]`` (n, 4, (max_l + 1)²),
         ``r/|r|`` (n, 3) and the weighted radial functions with their distance
         derivatives (n, max_l + 1, n_max), which are zero for padding.
 
-        With ``group = (center_type, neighbor_type)`` (the types of every pair in
-        ``pairs``), the factors of all the pairs of that group, and of every group of the
-        same centre type given to :meth:`share_factors`, are computed at once and kept
-        until :meth:`clear_cache`: for pairs that several blocks use (one evaluation of
-        the harmonics and splines for all of them costs a fraction of one per group)."""
-        if group is None:
+        With ``neighbor_type`` (that of every pair in ``pairs``, one given to
+        :meth:`share_factors`), the factors of all the pairs of the shared centre and
+        neighbour types are computed at once and kept until :meth:`clear_cache`: for
+        pairs that several blocks use (one evaluation of the harmonics and splines for
+        all of them costs a fraction of one per block)."""
+        if neighbor_type is None:
             return self._factors(pairs, max_l)
-        if (group, max_l) not in self._cache:
-            center_type = group[0]
-            neighbor_types = {group[1]} | {t for c, t in self._shared if c == center_type}
-            members = np.nonzero(
-                (self.types[self.first] == center_type)
-                & np.isin(self.types[self.second], sorted(neighbor_types))
-            )[0]
+        if max_l not in self._cache:
+            center_types, neighbor_types = self._shared
+            members = np.nonzero(np.isin(self.types[self.first], center_types)
+                                 & np.isin(self.types[self.second], neighbor_types))[0]
             # the last position (for index -1) is a padding row
             position = np.full(len(self.first) + 1, -1, dtype=np.int64)
             position[members] = np.arange(len(members))
             position[-1] = len(members)
-            factors = self._factors(np.append(members, -1), max_l)
-            for neighbor_type in neighbor_types:
-                self._cache[((center_type, neighbor_type), max_l)] = (position, factors)
-        position, factors = self._cache[(group, max_l)]
+            self._cache[max_l] = (position, self._factors(np.append(members, -1), max_l))
+        position, factors = self._cache[max_l]
         rows = torch.from_numpy(position[pairs]).to(self.vectors.device)
         return tuple(factor.index_select(0, rows) for factor in factors)
 
-    def share_factors(self, groups):
-        """The ``(center_type, neighbor_type)`` groups whose factors :meth:`factors` keeps
-        (with those of the other kept groups of their centre type)."""
-        self._shared = set(groups)
+    def share_factors(self, center_types, neighbor_types):
+        """The pairs whose factors :meth:`factors` keeps: those between the given centre
+        and neighbour types."""
+        self._shared = (sorted(center_types), sorted(neighbor_types))
+        self._cache = {}
 
     def clear_cache(self):
         """Forget the factors kept by :meth:`factors`."""
