@@ -29,7 +29,9 @@ included). Neither the expansion gradients nor any array of their size is ever b
 
 Pairs go through the products in padded batches of centres with similar numbers of
 neighbours (:func:`~calculators._buffers.padded_chunks`): padding pairs have zero factors
-and land on a scratch row of the output.
+and land on a scratch row of the output. The blocks ``(c, a, b)`` of all centre types
+``c`` go through together (their centres are disjoint, their properties the same): with
+many species the blocks are small, and a batch per block would mostly cost overhead.
 """
 
 from __future__ import annotations
