@@ -657,12 +657,15 @@ class SphericalExpansion(_ExpansionBase):
         values = torch.zeros((n_rows, n_lm, n_max), dtype=dtype, device=device)
         positions_gradient = strain_gradient = cell_gradient = None
         if want_positions:
-            positions_gradient = zeros((n_gradient_rows, 3, n_lm, n_max), dtype, device)
+            # the last row is scratch, for padding pairs
+            positions_gradient = zeros((n_gradient_rows + 1, 3, n_lm, n_max), dtype, device)
         if want_strain:
             strain_gradient = zeros((n_rows, 3, 3, n_lm, n_max), dtype, device)
         if want_cell:
             cell_gradient = zeros((n_rows, 3, 3, n_lm, n_max), dtype, device)
         if n_pairs == 0:
+            if want_positions:
+                positions_gradient = positions_gradient[:n_gradient_rows]
             return values, positions_gradient, strain_gradient, cell_gradient
 
         # non-empty rows, most pairs first: chunks of rows with similar numbers of pairs
@@ -686,7 +689,7 @@ class SphericalExpansion(_ExpansionBase):
             pair_weights = pair_weights.index_select(0, torch.from_numpy(order).to(device))
         rows_t = torch.from_numpy(row_order).to(device)
         if want_positions:
-            neighbor_rows = torch.from_numpy(gradient_rows[0][order]).to(device)
+            neighbor_rows = gradient_rows[0][order]
             self_rows = torch.from_numpy(gradient_rows[1][row_order]).to(device)
             # unless several images of a neighbour (or of the centre) share a row, every
             # row is written once: copied rather than added (index_add_ costs more)
@@ -694,6 +697,8 @@ class SphericalExpansion(_ExpansionBase):
                 np.bincount(np.concatenate(gradient_rows), minlength=n_gradient_rows).max()
                 <= 1
             )
+            write = (positions_gradient.index_copy_ if rows_written_once
+                     else positions_gradient.index_add_)
             pair_block = max(1, _PAIR_GRADIENT_ELEMENTS // (3 * n_lm * n_max))
         # padded elements per slot: harmonics, and the angular parts of the gradients
         slot_size = n_lm * (2 * 3 + 1 if need_gradients else 1)
@@ -729,9 +734,8 @@ class SphericalExpansion(_ExpansionBase):
             chunk_rows = rows_t[row_begin:row_end]
             # every factor is computed in the padded (rows, slots) layout of the products,
             # the real pairs at `slot`, rather than computed per pair and copied there
-            slot = torch.from_numpy(
-                (sorted_position[begin:end] - row_begin) * slots + rank[begin:end]
-            ).to(device)
+            slot_np = (sorted_position[begin:end] - row_begin) * slots + rank[begin:end]
+            slot = torch.from_numpy(slot_np).to(device)
             chunk_vectors = vectors[begin:end]
             chunk_weights = None if pair_weights is None else pair_weights[begin:end]
             chunk_shifts = cell_shifts[begin:end] if want_cell else None
@@ -773,41 +777,10 @@ class SphericalExpansion(_ExpansionBase):
             harmonics_gradients = harmonics_gradients.contiguous()
             unit = chunk_vectors / distances[:, None]
             unit_harmonics = unit[:, :, None] * harmonics[:, None, :]
-            if want_positions:
-                # about a thousand pairs at a time (the whole chunk under autograd, where
-                # nothing is reused): their gradients (3 (l+1)² n each) stay in the cache
-                # between being computed and being copied to their rows
-                block = pair_block if workspace is not None else end - begin
-                for first_pair in range(0, end - begin, block):
-                    pairs = slice(first_pair, min(first_pair + block, end - begin))
-                    size = pairs.stop - pairs.start
-                    parts = [harmonics_gradients, unit_harmonics, radial, radial_derivative]
-                    if padded:
-                        parts = [gathered(x, slot[pairs], workspace, name) for name, x in
-                                 zip(("gradients", "unit", "radial", "derivative"), parts)]
-                    else:
-                        parts = [x[pairs] for x in parts]
-                    spread, spread_derivative = (
-                        gathered(x, l_of_column, workspace, name, dim=1)
-                        for name, x in (("spread", parts[2]), ("spread_derivative", parts[3]))
-                    )
-                    pair_gradient = scratch(workspace, "pair_gradient",
-                                            (size, 3, n_lm, n_max), vectors)
-                    sum_of_products(pair_gradient,
-                                    [(parts[0][..., None], spread[:, None]),
-                                     (parts[1][..., None], spread_derivative[:, None])],
-                                    differentiable)
-                    rows = neighbor_rows[begin + pairs.start:begin + pairs.stop]
-                    if rows_written_once:
-                        positions_gradient.index_copy_(0, rows, pair_gradient)
-                    else:
-                        positions_gradient.index_add_(0, rows, pair_gradient)
-
             # sums over the row's pairs of factor × gradient, factors (r_x, r_y, r_z)
             # for the strain, (S_a, S_b, S_c) for the cell and -1 for the centre's own
-            # row; the angular parts of R and R' go in the first and second half of the
-            # slots, the factors on the (smaller) radial side. Padding pairs have zero
-            # radial functions: whatever their factors, they add nothing.
+            # row. Padding pairs have zero radial functions: whatever their factors,
+            # they add nothing.
             factors = []
             if want_strain:
                 factors.append(chunk_vectors)
@@ -817,6 +790,55 @@ class SphericalExpansion(_ExpansionBase):
                 factors.append(torch.full_like(distances, -1.0)[:, None])
             factors = torch.cat(factors, dim=1)
             n_factors = factors.shape[1]
+            first_cell = 3 if want_strain else 0
+
+            if want_positions:
+                # the gradient of every pair, padding included, a few rows of the chunk at
+                # a time (the whole chunk under autograd, where nothing is reused): they
+                # stay in the cache between being computed, copied to their rows and
+                # summed (one product with the factors) for the centre, strain and cell
+                destination = np.full(n_padded, n_gradient_rows, dtype=np.int64)
+                destination[slot_np] = neighbor_rows[begin:end]
+                destination = torch.from_numpy(destination).to(device)
+                rows_per_block = (max(1, pair_block // slots) if workspace is not None
+                                  else n_chunk_rows)
+                for first_row in range(0, n_chunk_rows, rows_per_block):
+                    last_row = min(first_row + rows_per_block, n_chunk_rows)
+                    n_block_rows = last_row - first_row
+                    pairs = slice(first_row * slots, last_row * slots)
+                    spread, spread_derivative = (
+                        gathered(x[pairs], l_of_column, workspace, name, dim=1)
+                        for name, x in (("spread", radial),
+                                        ("spread_derivative", radial_derivative))
+                    )
+                    pair_gradient = scratch(workspace, "pair_gradient",
+                                            (pairs.stop - pairs.start, 3, n_lm, n_max),
+                                            vectors)
+                    sum_of_products(pair_gradient,
+                                    [(harmonics_gradients[pairs][..., None], spread[:, None]),
+                                     (unit_harmonics[pairs][..., None],
+                                      spread_derivative[:, None])],
+                                    differentiable)
+                    write(0, destination[pairs], pair_gradient)
+                    block_sums = torch.bmm(
+                        factors[pairs].view(n_block_rows, slots, n_factors).transpose(1, 2),
+                        pair_gradient.view(n_block_rows, slots, -1),
+                    ).view(n_block_rows, n_factors, 3, n_lm, n_max)
+                    sum_rows = chunk_rows[first_row:last_row]
+                    if want_strain:
+                        # strain[b, a] = Σ_j r_b ∂c/∂r_a: xyz_2 is b, the pair-vector
+                        # direction
+                        strain_gradient.index_copy_(0, sum_rows, block_sums[:, :3])
+                    if want_cell:
+                        cell_gradient.index_copy_(
+                            0, sum_rows, block_sums[:, first_cell:first_cell + 3])
+                    write(0, self_rows[row_begin + first_row:row_begin + last_row],
+                          block_sums[:, -1])
+                continue
+
+            # without positions gradients, the pairs' gradients are never built: the
+            # angular parts of R and R' go in the first and second half of the slots,
+            # the factors on the (smaller) radial side
             padded_angular = (
                 torch.stack(
                     [harmonics_gradients.view(n_chunk_rows, slots, 3, n_lm),
@@ -846,21 +868,14 @@ class SphericalExpansion(_ExpansionBase):
             if want_cell:
                 # cell[a, x] = ∂c/∂cell[a, x] = Σ_j S_a ∂c/∂r_x (r_ij = r_j - r_i + S · cell,
                 # positions fixed); featomic names the first component xyz, the second abc
-                first_column = 3 if want_strain else 0
                 cell_gradient.index_copy_(
                     0,
                     chunk_rows,
-                    sums[:, :, :, first_column:first_column + 3]
+                    sums[:, :, :, first_cell:first_cell + 3]
                     .permute(0, 3, 2, 1, 4).contiguous(),
                 )
-            if want_positions:
-                center_rows = sums[:, :, :, -1].transpose(1, 2).contiguous()
-                if rows_written_once:
-                    positions_gradient.index_copy_(0, self_rows[row_begin:row_end],
-                                                   center_rows)
-                else:
-                    positions_gradient.index_add_(0, self_rows[row_begin:row_end],
-                                                  center_rows)
+        if want_positions:
+            positions_gradient = positions_gradient[:n_gradient_rows]
         return values, positions_gradient, strain_gradient, cell_gradient
 
     def _padding_vector(self, dtype, device):

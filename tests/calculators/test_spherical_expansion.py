@@ -626,3 +626,32 @@ def test_weighted_positions_gradient_finite_differences():
                          - shifted[1].block(key).values).numpy() / (2 * delta)
             analytic = _dense_positions_gradient(block, len(system))[:, atom, xyz]
             np.testing.assert_allclose(analytic, numerical, atol=2e-7)
+
+
+@pytest.mark.parametrize("gradients", [["positions"], ["positions", "strain", "cell"],
+                                       ["strain", "cell"]])
+def test_small_chunks_and_pair_blocks_change_nothing(monkeypatch, gradients):
+    """Rows go through padded chunks and, within a chunk, the pairs' gradients a few rows
+    at a time: with both budgets tiny (many chunks, one row per block, padding) the
+    result must be the same as in one go. The small cell has several images of an atom
+    in one row (rows summed rather than copied)."""
+    import calculators.spherical_expansion as expansion_module
+
+    calculator = SphericalExpansion(**hypers(radius=4.0, max_angular=2, max_radial=2))
+    atoms = ase.build.bulk("Si", "diamond", a=5.43)
+    atoms.rattle(0.1, seed=4)
+    water = ase.build.molecule("H2O")
+    water.cell = np.eye(3) * 6.0
+    water.pbc = True
+    systems = [System.from_ase(atoms), System.from_ase(water), periodic_system(seed=2)]
+    expected = calculator.compute(systems, gradients=gradients)
+    monkeypatch.setattr(expansion_module, "_PADDED_CHUNK_ELEMENTS", 8000)
+    monkeypatch.setattr(expansion_module, "_PAIR_GRADIENT_ELEMENTS", 1)
+    chunked = calculator.compute(systems, gradients=gradients)
+    for key, block in expected.items():
+        other = chunked.block(key)
+        torch.testing.assert_close(other.values, block.values, atol=1e-14, rtol=0)
+        for parameter in gradients:
+            mine, reference = other.gradient(parameter), block.gradient(parameter)
+            assert mine.samples == reference.samples
+            torch.testing.assert_close(mine.values, reference.values, atol=1e-14, rtol=0)
