@@ -641,11 +641,13 @@ class SphericalExpansion(_ExpansionBase):
         have a zero density weight, hence zero radial functions) in which every factor is
         computed, so that ``Σ_j Y_lm(j) R_ln(j)`` is ``Y_lᵀ R_l`` per row — a BLAS call
         per ``l`` instead of materialising ``(pairs, lm, n)`` products and scattering
-        them. The same product
-        gives the centre's own gradient row ``−Σ_j ∂c/∂r_ij`` and the strain
-        ``Σ_j r_ij ⊗ ∂c/∂r_ij``. Only the neighbour rows of the positions gradients, one
-        per pair, are written element-wise. Rows are processed in chunks so that the
-        padded temporaries stay small.
+        them. With positions gradients, each pair's gradient (one row of the output) is
+        computed element-wise in the same layout, a few rows at a time, and one product
+        with the factors ``(-1, r_ij, S_ij)`` over each row's pairs gives the centre's own
+        gradient row ``−Σ_j ∂c/∂r_ij``, the strain ``Σ_j r_ij ⊗ ∂c/∂r_ij`` and the cell
+        terms while they are in cache; without them the strain and cell sums are the
+        batched products of the angular and (factor-weighted) radial parts. Rows are
+        processed in chunks so that the padded temporaries stay small.
         """
         dtype, device = vectors.dtype, vectors.device
         n_lm = (max_l + 1) ** 2
