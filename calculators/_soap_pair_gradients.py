@@ -145,8 +145,14 @@ def gradients_from_pairs(
     differentiable = torch.is_grad_enabled() and any(x.requires_grad for x in inputs)
     workspace = None if differentiable else Workspace(dtype, device)
     # per sample, Σ over its pairs of (-1, r_x, r_y, r_z, S_a, S_b, S_c) × the pair's
-    # row: the centre's own positions row, the strain and the cell gradients
-    n_sums = 7 if want_cell_terms else 1
+    # row (the factors of the requested gradients only): the centre's own positions row,
+    # the strain and the cell gradients, in sums[:, columns[parameter]]
+    columns = {}
+    for parameter, size in (("positions", 1), ("strain", 3), ("cell", 3)):
+        if parameter in parameters:
+            start = sum(c.stop - c.start for c in columns.values())
+            columns[parameter] = slice(start, start + size)
+    n_sums = sum(c.stop - c.start for c in columns.values())
     sums = torch.zeros((n_samples, n_sums, 3, n_properties), dtype=dtype, device=device)
 
     # the rows of every pair in the positions gradients (the scratch row for pairs that
@@ -267,14 +273,19 @@ def gradients_from_pairs(
             if want_cell_terms:
                 # (-1, r, S) per pair (zero for padding; the images of the centre only
                 # count for the cell terms) times its row, summed over each sample's pairs
-                weights = torch.zeros((n_padded, 7), dtype=dtype, device=device)
-                if want_positions:
-                    weights[slots, 0] = torch.from_numpy(
-                        np.where(image_pairs[chunk_pairs], 0.0, -1.0)).to(device, dtype)
+                weights = torch.zeros((n_padded, n_sums), dtype=dtype, device=device)
                 chunk_pairs_t = torch.from_numpy(chunk_pairs).to(device)
-                weights[slots, 1:4] = pairs.vectors.index_select(0, chunk_pairs_t)
-                weights[slots, 4:] = pairs.cell_shifts.index_select(0, chunk_pairs_t)
-                chunk_sums = torch.bmm(weights.view(n_chunk, width, 7).transpose(1, 2),
+                if want_positions:
+                    weights[slots, columns["positions"]] = torch.from_numpy(
+                        np.where(image_pairs[chunk_pairs], 0.0, -1.0)[:, None]
+                    ).to(device, dtype)
+                if want_strain:
+                    weights[slots, columns["strain"]] = pairs.vectors.index_select(
+                        0, chunk_pairs_t)
+                if want_cell:
+                    weights[slots, columns["cell"]] = pairs.cell_shifts.index_select(
+                        0, chunk_pairs_t)
+                chunk_sums = torch.bmm(weights.view(n_chunk, width, n_sums).transpose(1, 2),
                                        rows_of_chunk)
             else:
                 # no images of the centre among the pairs, padding rows are zero
@@ -296,7 +307,8 @@ def gradients_from_pairs(
 
     if want_positions:
         # the centre's row is minus the sum of its neighbours' rows (translations)
-        values.index_copy_(0, torch.from_numpy(row_of_center).to(device), sums[:, 0])
+        values.index_copy_(0, torch.from_numpy(row_of_center).to(device),
+                           sums[:, columns["positions"].start])
         # rows are sorted by sample: each block's rows follow each other
         row_ranges = np.searchsorted(metadata[:, 0], sample_ranges)
     gradients = []
@@ -317,8 +329,7 @@ def gradients_from_pairs(
             else:
                 # strain[b, a] = Σ_j r_b ∂p/∂r_a: xyz_2 is b, the pair-vector direction;
                 # cell[a, x] = Σ_j S_a ∂p/∂r_x (positions fixed), featomic's (xyz, abc)
-                columns = slice(1, 4) if parameter == "strain" else slice(4, 7)
                 by_parameter[parameter] = cell_deformation_gradient(
-                    parameter, sums[first_sample:last_sample, columns], properties)
+                    parameter, sums[first_sample:last_sample, columns[parameter]], properties)
         gradients.append(by_parameter)
     return gradients

@@ -469,6 +469,18 @@ def test_gradients_from_pairs_equal_the_product_rule(calculator, monkeypatch,
                                     gradients, 1e-12)
 
 
+@pytest.mark.parametrize("gradients", [["strain"], ["cell"], ["cell", "positions"],
+                                       ["strain", "cell"]])
+def test_gradients_from_pairs_any_combination(calculator, gradients):
+    """Only the requested sums over the pairs are computed (their columns depend on the
+    combination): each combination must still match the product rule."""
+    systems = [structure("nacl"), structure("silicon")]
+    from_pairs = calculator.compute(systems, gradients=gradients)
+    expansion = calculator.spherical_expansion.compute(systems, gradients=gradients)
+    assert_same_as_product_rule(from_pairs, power_spectrum_from_expansion(expansion),
+                                gradients, 1e-12)
+
+
 def test_gradients_from_pairs_with_weights_float32_and_selected_keys():
     """Per-atom density weights go into the pair factors; float32 and a key selection go
     through the same path: both gradient routes must still agree."""
