@@ -3,6 +3,12 @@ the scripts' folder is then on ``sys.path``)."""
 
 import time
 
+# pause between the calls of different libraries: each library's idle worker threads
+# (torch's OpenMP threads spin a little while after a parallel region, rayon's too) go to
+# sleep before the other library runs, so that neither is timed against the other's
+# spinning threads
+SETTLE_SECONDS = 0.02
+
 
 def best_time(function, repeat, warmup=True, setup=None):
     """Smallest wall time of ``repeat`` calls of ``function``, after one untimed warm-up call
@@ -26,7 +32,8 @@ def best_times(functions, repeat, warmup=True):
     """Smallest wall time of ``repeat`` calls of each of ``functions`` (``None`` entries are
     skipped and give ``None``), the calls interleaved — ours, the reference, ours, … — so
     that a machine whose speed drifts during the run (shared hosts, memory reclaim) biases
-    every function alike and their ratio stays meaningful."""
+    every function alike and their ratio stays meaningful; a short pause before each call
+    lets the other library's worker threads fall asleep (:data:`SETTLE_SECONDS`)."""
     active = [function for function in functions if function is not None]
     if warmup:
         for function in active:
@@ -34,6 +41,8 @@ def best_times(functions, repeat, warmup=True):
     times = {id(function): [] for function in active}
     for _ in range(repeat):
         for function in active:
+            if len(active) > 1:
+                time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
             function()
             times[id(function)].append(time.perf_counter() - start)

@@ -28,10 +28,11 @@ sys.path.insert(0, os.path.dirname(HERE))
 DEFAULT_THREADS = 2
 # rayon reads its thread count once, when featomic's library is loaded
 os.environ.setdefault("RAYON_NUM_THREADS", str(DEFAULT_THREADS))
-# torch's OpenMP threads spin while waiting by default: on a machine shared with other
-# jobs that costs 10x in wall time (rayon threads yield instead); must be set before
-# torch is imported, override it from the environment
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# torch's OpenMP threads keep their default wait policy (spin a little while after each
+# parallel region, then sleep), as in a user's session: the many ~1 ms operations of a
+# call each pay a thread wake-up with OMP_WAIT_POLICY=PASSIVE (2-10x on the harmonics).
+# best_times pauses between the two libraries' calls so that neither runs against the
+# other's spinning threads
 
 import ase  # noqa: E402
 import ase.build  # noqa: E402
@@ -193,7 +194,7 @@ def main(argv=None):
             f"threads, blocktensor on {args.threads}"
         )
     print(
-        f"threads: {args.threads}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, "
+        f"threads: {args.threads}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'default')}, "
         f"featomic: {featomic.__version__ if featomic else 'absent'}"
     )
     systems = build_systems()
