@@ -44,6 +44,15 @@ def _as_tensor(value, name, dtype, device, index_text):
     return torch.as_tensor(array, dtype=dtype, device=device)
 
 
+def _all_finite(tensor: torch.Tensor) -> bool:
+    """``torch.isfinite(tensor).all()`` as a bool; through numpy on the CPU, several times
+    cheaper for the few numbers of a small system (calculators take hundreds of them)."""
+    tensor = tensor.detach()
+    if tensor.device.type == "cpu":
+        return bool(np.isfinite(tensor.numpy()).all())
+    return bool(torch.isfinite(tensor).all())
+
+
 class System:
     """One atomic structure, stored as torch tensors.
 
@@ -180,18 +189,18 @@ class System:
         with torch.no_grad():
             # one check (and one device synchronisation) in the common, valid case; the
             # culprits are looked for only when it fails
-            if not bool(torch.isfinite(self.positions).all()):
+            if not _all_finite(self.positions):
                 finite = torch.isfinite(self.positions).all(dim=1)
                 bad = torch.nonzero(~finite).flatten().tolist()
                 raise ValueError(
                     f"{index_text}`positions` must be finite, found NaN or infinity "
                     f"for atom(s) {bad[:10]}"
                 )
-            if not bool(torch.isfinite(self.cell).all()):
+            if not _all_finite(self.cell):
                 raise ValueError(
                     f"{index_text}`cell` must be finite, found {self.cell.tolist()}"
                 )
-            if self.weights is not None and not bool(torch.isfinite(self.weights).all()):
+            if self.weights is not None and not _all_finite(self.weights):
                 raise ValueError(f"{index_text}`weights` must be finite")
             if not any(self.pbc.tolist()):
                 return
