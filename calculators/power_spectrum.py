@@ -29,6 +29,7 @@ a precomputed expansion (:func:`power_spectrum_from_expansion`).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -279,6 +280,33 @@ def _normalization(o3_lambda: int, different_types: bool) -> float:
     return factor * math.sqrt(2.0) if different_types else factor
 
 
+@functools.lru_cache(maxsize=64)
+def _properties_of(channels: tuple) -> Tuple[Labels, list]:
+    grids = []
+    slices = []
+    start = 0
+    for o3_lambda, n_1, n_2 in channels:
+        grid = np.empty((len(n_1), len(n_2), 3), dtype=np.int32)
+        grid[:, :, 0] = o3_lambda
+        grid[:, :, 1] = np.asarray(n_1)[:, None]
+        grid[:, :, 2] = np.asarray(n_2)[None, :]
+        grids.append(grid.reshape(-1, 3))
+        slices.append((start, start + len(n_1) * len(n_2)))
+        start += len(n_1) * len(n_2)
+    return Labels(["l", "n_1", "n_2"], np.concatenate(grids, axis=0)), slices
+
+
+def _properties(channels) -> Tuple[Labels, list]:
+    """``(l, n_1, n_2)`` properties of the channels ``[(l, n of the first expansion
+    block, n of the second)]`` and the ``(begin, end)`` columns of each ``l``; the same
+    for every block of a call (and between calls), so built once."""
+    key = tuple((o3_lambda, tuple(first.column("n").tolist()),
+                 tuple(second.column("n").tolist()))
+                for o3_lambda, first, second in channels)
+    properties, slices = _properties_of(key)
+    return properties, list(slices)
+
+
 def _power_spectrum_block(
     first: _ExpansionBlocks,
     second: _ExpansionBlocks,
@@ -289,33 +317,25 @@ def _power_spectrum_block(
     its coefficients ``({l: c¹}, {l: c²})`` on its samples, its ``l`` channels and their
     property columns; ``None`` for a block without samples or channels."""
     same_types = types[1] == types[2]
-    samples, in_samples, _ = first.samples.intersection_and_mapping(second.samples)
+    if first is second or first.samples == second.samples:
+        samples, first_rows, second_rows = first.samples, first.rows, second.rows
+    else:
+        samples, in_samples, _ = first.samples.intersection_and_mapping(second.samples)
+        # rows of each expansion block feeding the power spectrum samples, in their order
+        first_rows = first.rows[np.nonzero(in_samples >= 0)[0]]
+        second_rows = second.rows[second.samples.positions(samples)]
     if len(samples) == 0:
         return None
-    # rows of each expansion block feeding the power spectrum samples, in their order
-    first_rows = first.rows[np.nonzero(in_samples >= 0)[0]]
-    second_rows = second.rows[second.samples.positions(samples)]
 
     angular = [l for l in first.blocks if l in second.blocks]
     if len(angular) == 0:
         return None
 
-    properties = []
-    slices = []
-    start = 0
-    for o3_lambda in angular:
-        n_1 = first.blocks[o3_lambda].properties.column("n")
-        n_2 = second.blocks[o3_lambda].properties.column("n")
-        grid = np.empty((len(n_1), len(n_2), 3), dtype=np.int32)
-        grid[:, :, 0] = o3_lambda
-        grid[:, :, 1] = n_1[:, None]
-        grid[:, :, 2] = n_2[None, :]
-        properties.append(grid.reshape(-1, 3))
-        slices.append((start, start + len(n_1) * len(n_2)))
-        start += len(n_1) * len(n_2)
-    properties = Labels(["l", "n_1", "n_2"], np.concatenate(properties, axis=0))
+    properties, slices = _properties(
+        tuple((o3_lambda, first.blocks[o3_lambda].properties,
+               second.blocks[o3_lambda].properties) for o3_lambda in angular)
+    )
 
-    reference = _as_torch(first.blocks[angular[0]].values)
     n_samples = len(samples)
     first_values = {}
     second_values = {}
@@ -326,12 +346,9 @@ def _power_spectrum_block(
                                              second_rows)
         first_values[o3_lambda] = c_1
         second_values[o3_lambda] = c_2
-        products.append(torch.bmm(c_1.transpose(1, 2), c_2).reshape(n_samples, -1))
-    # the normalisation of every l at once, as one factor per property
-    factors = np.repeat([_normalization(o3_lambda, not same_types) for o3_lambda in angular],
-                        [end - begin for begin, end in slices])
-    values = torch.cat(products, dim=1) * torch.from_numpy(factors).to(
-        dtype=reference.dtype, device=reference.device)
+        product = torch.bmm(c_1.transpose(1, 2), c_2).reshape(n_samples, -1)
+        products.append(product * _normalization(o3_lambda, not same_types))
+    values = torch.cat(products, dim=1)
 
     block = TensorBlock(values, samples, [], properties)
 
