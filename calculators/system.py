@@ -47,7 +47,8 @@ def _as_tensor(value, name, dtype, device, index_text):
 def _all_finite(tensor: torch.Tensor) -> bool:
     """``torch.isfinite(tensor).all()`` as a bool; through numpy on the CPU, several times
     cheaper for the few numbers of a small system (calculators take hundreds of them)."""
-    tensor = tensor.detach()
+    if tensor.requires_grad:
+        tensor = tensor.detach()
     if tensor.device.type == "cpu":
         return bool(np.isfinite(tensor.numpy()).all())
     return bool(torch.isfinite(tensor).all())
@@ -138,7 +139,8 @@ class System:
             raise TypeError(
                 f"{index_text}`types` must contain integers, found dtype {types.dtype}"
             )
-        types = types.to(torch.int32)
+        if types.dtype != torch.int32:
+            types = types.to(torch.int32)
         if types.shape != (n_atoms,):
             raise ValueError(
                 f"{index_text}`types` must have shape ({n_atoms},) to match "
@@ -168,7 +170,8 @@ class System:
                 raise TypeError(
                     f"{index_text}`pbc` must contain booleans, found dtype {pbc.dtype}"
                 )
-            pbc = pbc.to(torch.bool)
+            if pbc.dtype != torch.bool:
+                pbc = pbc.to(torch.bool)
 
         if weights is not None:
             weights = _as_tensor(weights, "weights", dtype, device, index_text)
@@ -186,42 +189,41 @@ class System:
         self._validate(index_text)
 
     def _validate(self, index_text=""):
-        with torch.no_grad():
-            # one check (and one device synchronisation) in the common, valid case; the
-            # culprits are looked for only when it fails
-            if not _all_finite(self.positions):
-                finite = torch.isfinite(self.positions).all(dim=1)
-                bad = torch.nonzero(~finite).flatten().tolist()
+        # one check (and one device synchronisation) in the common, valid case; the
+        # culprits are looked for only when it fails
+        if not _all_finite(self.positions):
+            finite = torch.isfinite(self.positions.detach()).all(dim=1)
+            bad = torch.nonzero(~finite).flatten().tolist()
+            raise ValueError(
+                f"{index_text}`positions` must be finite, found NaN or infinity "
+                f"for atom(s) {bad[:10]}"
+            )
+        if not _all_finite(self.cell):
+            raise ValueError(
+                f"{index_text}`cell` must be finite, found {self.cell.tolist()}"
+            )
+        if self.weights is not None and not _all_finite(self.weights):
+            raise ValueError(f"{index_text}`weights` must be finite")
+        if not any(self.pbc.tolist()):
+            return
+        periodic_vectors = self.cell.detach()[self.pbc].to(torch.float64)
+        if periodic_vectors.shape[0] > 0:
+            # The Gram determinant measures the volume spanned by the periodic
+            # vectors relative to their lengths, so it is scale-free.
+            lengths = periodic_vectors.norm(dim=1)
+            if bool((lengths == 0).any()):
                 raise ValueError(
-                    f"{index_text}`positions` must be finite, found NaN or infinity "
-                    f"for atom(s) {bad[:10]}"
+                    f"{index_text}`cell` is singular: lattice vector(s) "
+                    f"{torch.nonzero(self.pbc).flatten()[lengths == 0].tolist()} "
+                    "are zero but periodic (pbc=True)"
                 )
-            if not _all_finite(self.cell):
+            unit = periodic_vectors / lengths[:, None]
+            gram = torch.linalg.det(unit @ unit.T)
+            if float(gram) < 1e-12:
                 raise ValueError(
-                    f"{index_text}`cell` must be finite, found {self.cell.tolist()}"
+                    f"{index_text}`cell` is singular along its periodic directions "
+                    f"(pbc={self.pbc.tolist()}): found cell {self.cell.tolist()}"
                 )
-            if self.weights is not None and not _all_finite(self.weights):
-                raise ValueError(f"{index_text}`weights` must be finite")
-            if not any(self.pbc.tolist()):
-                return
-            periodic_vectors = self.cell.detach()[self.pbc].to(torch.float64)
-            if periodic_vectors.shape[0] > 0:
-                # The Gram determinant measures the volume spanned by the periodic
-                # vectors relative to their lengths, so it is scale-free.
-                lengths = periodic_vectors.norm(dim=1)
-                if bool((lengths == 0).any()):
-                    raise ValueError(
-                        f"{index_text}`cell` is singular: lattice vector(s) "
-                        f"{torch.nonzero(self.pbc).flatten()[lengths == 0].tolist()} "
-                        "are zero but periodic (pbc=True)"
-                    )
-                unit = periodic_vectors / lengths[:, None]
-                gram = torch.linalg.det(unit @ unit.T)
-                if float(gram) < 1e-12:
-                    raise ValueError(
-                        f"{index_text}`cell` is singular along its periodic directions "
-                        f"(pbc={self.pbc.tolist()}): found cell {self.cell.tolist()}"
-                    )
 
     # construction helpers -------------------------------------------------------------
     @classmethod
@@ -261,7 +263,7 @@ class System:
                 )
             weights = atoms.arrays[weights]
         return cls(
-            types=atoms.numbers.astype(np.int64),
+            types=atoms.numbers.astype(np.int32),
             positions=atoms.positions,
             cell=np.asarray(atoms.cell[:]),
             pbc=np.asarray(atoms.pbc, dtype=bool),
