@@ -217,6 +217,12 @@ class TensorBlock:
         gradient._is_gradient = True
         self._gradients[parameter] = gradient
 
+    def _add_gradient_unchecked(self, parameter, gradient):
+        """Internal fast path of :meth:`add_gradient` for gradients built consistent with
+        this block (calculators make hundreds of blocks per call)."""
+        gradient._is_gradient = True
+        self._gradients[parameter] = gradient
+
     def gradient(self, parameter):
         """The gradient block with respect to ``parameter``."""
         try:

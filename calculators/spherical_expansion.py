@@ -547,6 +547,7 @@ class SphericalExpansion(_ExpansionBase):
         blocks = []
         properties = [Labels.range("n", size) for size in self.radial_sizes]
         sample_labels = {}
+        gradient_labels = {}
         for l, center_type, neighbor_type in keys:  # noqa: E741
             lm = slice(l * l, (l + 1) * (l + 1))
             n_radial = self.radial_sizes[l]
@@ -569,23 +570,28 @@ class SphericalExpansion(_ExpansionBase):
                     )
                     center_term = center_weights[:, None, None] * center_term
                 block_values = block_values + center_term
-            block = TensorBlock(
+            # the metadata is consistent by construction: the blocks skip their checks
+            # (a call can make hundreds of blocks)
+            block = TensorBlock._unchecked(
                 block_values, sample_labels[center_type], [_component(l)], properties[l]
             )
             if want_positions:
-                first_row, last_row = np.searchsorted(gradient_value_row, [start, stop])
-                atoms = gradient_atom[first_row:last_row]
-                gradient_samples = _labels(
-                    ["sample", "system", "atom"],
-                    [
-                        gradient_value_row[first_row:last_row] - start,
-                        batch.system_of[atoms],
-                        batch.local_index[atoms],
-                    ],
-                )
-                block.add_gradient(
+                if (start, stop) not in gradient_labels:
+                    # the same rows for every l of a (center_type, neighbor_type)
+                    first_row, last_row = np.searchsorted(gradient_value_row, [start, stop])
+                    atoms = gradient_atom[first_row:last_row]
+                    gradient_labels[(start, stop)] = first_row, last_row, _labels(
+                        ["sample", "system", "atom"],
+                        [
+                            gradient_value_row[first_row:last_row] - start,
+                            batch.system_of[atoms],
+                            batch.local_index[atoms],
+                        ],
+                    )
+                first_row, last_row, gradient_samples = gradient_labels[(start, stop)]
+                block._add_gradient_unchecked(
                     "positions",
-                    TensorBlock(
+                    TensorBlock._unchecked(
                         positions_gradient[first_row:last_row, :, lm, :n_radial],
                         gradient_samples,
                         [XYZ, _component(l)],
@@ -595,7 +601,7 @@ class SphericalExpansion(_ExpansionBase):
             for parameter, deformation in (("strain", strain_gradient),
                                            ("cell", cell_gradient)):
                 if deformation is not None:
-                    block.add_gradient(parameter, cell_deformation_gradient(
+                    block._add_gradient_unchecked(parameter, cell_deformation_gradient(
                         parameter, deformation[start:stop, :, :, lm, :n_radial],
                         properties[l], [_component(l)]))
             blocks.append(block)
@@ -608,7 +614,7 @@ class SphericalExpansion(_ExpansionBase):
         if keep_pairs:
             expansion_pairs = _ExpansionPairs(self, batch, first[kept], second[kept], vectors,
                                               cell_shifts)
-        return TensorMap(key_labels, blocks), expansion_pairs
+        return TensorMap._unchecked(key_labels, blocks), expansion_pairs
 
     def _accumulate(
         self,
