@@ -320,7 +320,7 @@ def gradients_from_pairs(
                 first_row, last_row = row_ranges[index], row_ranges[index + 1]
                 block_metadata = metadata[first_row:last_row].astype(np.int32)
                 block_metadata[:, 0] -= first_sample
-                by_parameter[parameter] = TensorBlock(
+                by_parameter[parameter] = TensorBlock._unchecked(
                     values[first_row:last_row],
                     Labels(["sample", "system", "atom"], block_metadata, assume_unique=True),
                     [XYZ],

@@ -272,7 +272,8 @@ def _power_spectrum(expansion, selected_keys, pairs=None, gradients=None):
     )
     if isinstance(expansion.block_by_id(0).values, np.ndarray):
         output_blocks = [block.to(arrays="numpy") for block in output_blocks]
-    return TensorMap(output_keys, output_blocks)
+    # metadata consistent by construction: no re-check (tens of blocks per call)
+    return TensorMap._unchecked(output_keys, output_blocks)
 
 
 def _normalization(o3_lambda: int, different_types: bool) -> float:
@@ -350,7 +351,7 @@ def _power_spectrum_block(
         products.append(product * _normalization(o3_lambda, not same_types))
     values = torch.cat(products, dim=1)
 
-    block = TensorBlock(values, samples, [], properties)
+    block = TensorBlock._unchecked(values, samples, [], properties)
 
     for parameter in gradient_parameters:
         gradient = _power_spectrum_gradient(
@@ -390,7 +391,7 @@ def _add_pair_gradients(pairs, keys, blocks, from_pairs, parameters):
         )
         for index, by_parameter in zip(members, gradients):
             for parameter in parameters:
-                blocks[index].add_gradient(parameter, by_parameter[parameter])
+                blocks[index]._add_gradient_unchecked(parameter, by_parameter[parameter])
     pairs.clear_cache()
 
 
