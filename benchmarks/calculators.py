@@ -8,8 +8,10 @@ Gaussian densities of width 0.3 Å, ``max_angular = 6`` and 8 GTO radial functio
 Both blocktensor (``torch.set_num_threads``) and featomic (``RAYON_NUM_THREADS``, set before
 featomic is imported) run on the same number of threads, 2 by default. Times are the best of
 ``--repeat`` calls after a warm-up call, blocktensor and featomic calls interleaved (this
-machine's speed drifts during a run); the ratio is blocktensor / featomic (below 1 means
-blocktensor is faster).
+machine's speed drifts during a run) with a 20 ms pause before each, so that the other
+library's idle worker threads are asleep; both keep their default thread wait policies (as
+in a user's session). The ratio is blocktensor / featomic (below 1 means blocktensor is
+faster).
 
     python benchmarks/calculators.py                      # blocktensor only
     /work/refenv/bin/python benchmarks/calculators.py     # with the featomic ratio
