@@ -259,17 +259,37 @@ def test_autograd_matches_explicit_gradients(cls):
     torch.testing.assert_close(strain_grad, expected_strain, atol=1e-10, rtol=1e-10)
 
 
-def test_autograd_through_explicit_positions_gradient():
-    """Explicit gradients stay differentiable (force training)."""
-    system = molecule("H2O")
+@pytest.mark.parametrize("periodic", [False, True])
+def test_autograd_through_explicit_positions_gradient(periodic):
+    """Explicit gradients stay differentiable (force training): autograd of a function of
+    them matches finite differences, for a molecule and for a small cell (images of a
+    neighbour share a row there, the rows are summed)."""
+    if periodic:
+        atoms = ase.build.bulk("Si", "diamond", a=5.43)
+        atoms.rattle(0.1, seed=4)
+        system = System.from_ase(atoms)
+    else:
+        system = molecule("H2O")
+    calculator = SphericalExpansion(**hypers(radius=4.0, max_angular=2, max_radial=2))
+
+    def total(positions):
+        result = calculator.compute(
+            System(system.types, positions, system.cell, system.pbc), gradients=["positions"]
+        )
+        return sum(block.gradient("positions").values.square().sum()
+                   for block in result.blocks())
+
     positions = system.positions.clone().requires_grad_(True)
-    calculator = SphericalExpansion(**hypers(max_angular=2, max_radial=2))
-    result = calculator.compute(
-        System(system.types, positions), gradients=["positions"]
-    )
-    total = sum(block.gradient("positions").values.square().sum() for block in result.blocks())
-    (grad,) = torch.autograd.grad(total, positions)
-    assert torch.isfinite(grad).all() and grad.abs().max() > 0
+    (grad,) = torch.autograd.grad(total(positions), positions)
+    delta = 1e-5
+    for atom, xyz in [(0, 0), (1, 2), (len(system) - 1, 1)]:
+        shifted = []
+        for sign in (1, -1):
+            moved = system.positions.clone()
+            moved[atom, xyz] += sign * delta
+            shifted.append(float(total(moved)))
+        finite = (shifted[0] - shifted[1]) / (2 * delta)
+        assert abs(float(grad[atom, xyz]) - finite) <= 1e-6 * max(1.0, abs(finite))
 
 
 # ---------------------------------------------------------------------------------------
