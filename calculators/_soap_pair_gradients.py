@@ -29,7 +29,9 @@ included). Neither the expansion gradients nor any array of their size is ever b
 
 Pairs go through the products in padded batches of centres with similar numbers of
 neighbours (:func:`~calculators._buffers.padded_chunks`): padding pairs have zero factors
-and land on a scratch row of the output. The blocks ``(c, a, b)`` of all centre types
+and land on a scratch row of the output. Where padding is a large share of a batch (small
+molecules) and only positions gradients are wanted, the outer products are built for the
+real pairs only and each centre's sum is taken by an indexed addition. The blocks ``(c, a, b)`` of all centre types
 ``c`` go through together (their centres are disjoint, their properties the same): with
 many species the blocks are small, and a batch per block would mostly cost overhead.
 """
@@ -48,6 +50,8 @@ from ._gradients import XYZ, cell_deformation_gradient
 
 # padded pairs handled at once: the temporaries of all l stay in cache
 _PAIRS_PER_CHUNK = 1024
+# chunks with more padding than this share build only their real pairs' rows
+_COMPACT_ABOVE_PADDING = 0.2
 
 
 def gradients_from_pairs(
@@ -222,7 +226,12 @@ def gradients_from_pairs(
                 padded_pairs, max_l,
                 term_type if term_type in shared_types else None,
             )
-            output = scratch(workspace, "output", (n_padded, 3, n_properties), reference)
+            # when padding is a large share of the chunk (small molecules) and no cell
+            # terms need the padded layout, only the real pairs' rows are built
+            compact = (not want_cell_terms
+                       and n_padded - len(rows) > _COMPACT_ABOVE_PADDING * n_padded)
+            n_output = len(rows) if compact else n_padded
+            output = scratch(workspace, "output", (n_output, 3, n_properties), reference)
             chunk_rows = torch.from_numpy(chunk_samples).to(device)
             for (channels, begin, end), scale in zip(channel_groups, group_scales):
                 n_c = term_coefficients[channels[0]].shape[-1]
@@ -254,6 +263,11 @@ def gradients_from_pairs(
                 ls = slice(channels[0], channels[-1] + 1)
                 r = radial[:, None, ls, :n_c]
                 r_prime = radial_derivative[:, None, ls, :n_c]
+                if compact:
+                    gradient_projection, direction_projection, r, r_prime = (
+                        x.index_select(0, slots)
+                        for x in (gradient_projection, direction_projection, r, r_prime)
+                    )
                 as_rows = [(r[..., None], gradient_projection[..., None, :]),
                            (r_prime[..., None], direction_projection[..., None, :])]
                 as_columns = [(gradient_projection[..., None], r[..., None, :]),
@@ -266,11 +280,17 @@ def gradients_from_pairs(
                     outer_products = as_columns
                 else:
                     outer_products = as_rows
-                target = output[:, :, begin:end].view(n_padded, 3, len(channels), n_c, n_c)
+                target = output[:, :, begin:end].view(n_output, 3, len(channels), n_c, n_c)
                 sum_of_products(target, outer_products, differentiable)
 
-            rows_of_chunk = output.view(n_chunk, width, 3 * n_properties)
-            if want_cell_terms:
+            if compact:
+                # minus the sum of each sample's rows (no images of the centre here)
+                chunk_sums = torch.zeros((n_chunk, 3 * n_properties), dtype=dtype,
+                                         device=device).index_add_(
+                    0, torch.from_numpy(slots_np // width).to(device),
+                    output.view(n_output, -1), alpha=-1)
+            elif want_cell_terms:
+                rows_of_chunk = output.view(n_chunk, width, 3 * n_properties)
                 # (-1, r, S) per pair (zero for padding; the images of the centre only
                 # count for the cell terms) times its row, summed over each sample's pairs
                 weights = torch.zeros((n_padded, n_sums), dtype=dtype, device=device)
@@ -289,6 +309,7 @@ def gradients_from_pairs(
                                        rows_of_chunk)
             else:
                 # no images of the centre among the pairs, padding rows are zero
+                rows_of_chunk = output.view(n_chunk, width, 3 * n_properties)
                 chunk_sums = torch.neg(rows_of_chunk.sum(dim=1, keepdim=True))
             chunk_sums = chunk_sums.view(n_chunk, n_sums, 3, n_properties)
             if term_index == 0:
@@ -297,8 +318,11 @@ def gradients_from_pairs(
             else:
                 sums.index_copy_(0, chunk_rows, sums.index_select(0, chunk_rows) + chunk_sums)
             if want_positions:
-                destination = np.full(n_padded, n_rows, dtype=np.int64)
-                destination[slots_np] = row_of[chunk_pairs]
+                if compact:
+                    destination = row_of[chunk_pairs]
+                else:
+                    destination = np.full(n_padded, n_rows, dtype=np.int64)
+                    destination[slots_np] = row_of[chunk_pairs]
                 destination = torch.from_numpy(destination).to(device)
                 if one_pair_per_row:
                     values.index_copy_(0, destination, output)

@@ -469,6 +469,26 @@ def test_gradients_from_pairs_equal_the_product_rule(calculator, monkeypatch,
                                     gradients, 1e-12)
 
 
+def test_compact_and_padded_pair_gradients_agree(calculator, monkeypatch):
+    """Batches with much padding build only their real pairs' rows (positions only): the
+    result must not depend on that choice, nor on the batch sizes."""
+    import calculators._soap_pair_gradients as pairs_module
+
+    water = ase.build.molecule("H2O")
+    methanol = ase.build.molecule("CH3OH")
+    methanol.translate([2.8, 0.0, 0.0])
+    frames = [water + methanol, ase.build.molecule("C6H6"), structure("methanol")]
+    results = []
+    for threshold, pairs_per_chunk in [(1.0, 1024), (0.0, 1024), (0.0, 5)]:
+        monkeypatch.setattr(pairs_module, "_COMPACT_ABOVE_PADDING", threshold)
+        monkeypatch.setattr(pairs_module, "_PAIRS_PER_CHUNK", pairs_per_chunk)
+        results.append(calculator.compute(frames, gradients=["positions"]))
+    expansion = calculator.spherical_expansion.compute(frames, gradients=["positions"])
+    for result in results:
+        assert_same_as_product_rule(result, power_spectrum_from_expansion(expansion),
+                                    ["positions"], 1e-12)
+
+
 @pytest.mark.parametrize("gradients", [["strain"], ["cell"], ["cell", "positions"],
                                        ["strain", "cell"]])
 def test_gradients_from_pairs_any_combination(calculator, gradients):
