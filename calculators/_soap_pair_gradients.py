@@ -31,9 +31,11 @@ Pairs go through the products in padded batches of centres with similar numbers 
 neighbours (:func:`~calculators._buffers.padded_chunks`): padding pairs have zero factors
 and land on a scratch row of the output. Where padding is a large share of a batch (small
 molecules) and only positions gradients are wanted, the outer products are built for the
-real pairs only and each centre's sum is taken by an indexed addition. The blocks ``(c, a, b)`` of all centre types
-``c`` go through together (their centres are disjoint, their properties the same): with
-many species the blocks are small, and a batch per block would mostly cost overhead.
+real pairs only and each centre's sum is taken by an indexed addition.
+
+The blocks ``(c, a, b)`` of all centre types ``c`` go through together (their centres are
+disjoint, their properties the same): with many species the blocks are small, and a batch
+per block would mostly cost overhead.
 """
 
 from __future__ import annotations
